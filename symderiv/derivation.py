@@ -82,7 +82,9 @@ class Table:
                     f"the header has {len(self.header)}"
                 )
         if self.align and len(self.align) != len(self.header):
-            raise ValueError(f"table {self.caption!r}: align {self.align!r} does not fit the header")
+            raise ValueError(
+                f"table {self.caption!r}: align {self.align!r} does not fit the header"
+            )
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,9 @@ class KinkPolicy:
         """:math:`\\operatorname{sign}(u)`, which is 0 at 0 under every policy."""
         return sp.sign(u)
 
-    def relu_derivative_at_zero(self, alpha: sp.Expr = sp.Integer(0)) -> sp.Expr:
-        """The number used for the (leaky) ReLU derivative at 0."""
+    def relu_derivative_at_zero(self, alpha: sp.Expr | int = 0) -> sp.Expr:
+        """The number used for the (leaky) ReLU derivative at 0 (slope ``alpha`` left of 0)."""
+        alpha = sp.sympify(alpha)
         return alpha + (1 - alpha) * self.step_at_zero
 
     @property

@@ -159,10 +159,10 @@ def _render_parameters(derivation: Derivation) -> str:
     if not derivation.parameters:
         return ""
     items = [
-        rf"\item \texttt{{{escape_text(k)}}} $=$ \texttt{{{escape_text(_plain(v))}}}"
+        rf"\texttt{{{escape_text(k)}={escape_text(_plain(v))}}}"
         for k, v in sorted(derivation.parameters.items())
     ]
-    return "Derived with the parameters\n\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n"
+    return "Parameters of this derivation: " + ", ".join(items) + ".\n"
 
 
 def _plain(value: Any) -> str:
@@ -172,10 +172,13 @@ def _plain(value: Any) -> str:
 
 
 def _itemize(items: Sequence[str]) -> str:
-    return "\\begin{itemize}\n" + "\n".join(rf"\item {i.strip()}" for i in items) + "\n\\end{itemize}\n"
+    lines = [rf"\item {item.strip()}" for item in items]
+    return "\\begin{itemize}\n" + "\n".join(lines) + "\n\\end{itemize}\n"
 
 
-def _render_checks(derivation: Derivation, results: Sequence[CheckResult] | None, level: int) -> str:
+def _render_checks(
+    derivation: Derivation, results: Sequence[CheckResult] | None, level: int
+) -> str:
     out = [_heading(level, "Checks")]
     if results is None:
         out.append(
