@@ -1,0 +1,398 @@
+r"""The checks of the normalization derivation: each compares with an independent computation.
+
+* exact rationals: the spec's SymPy sums evaluated on the integer example tensor;
+* a hand-written NumPy reference (:mod:`normalization_reference`);
+* central finite differences and the autograd package for the backward pass;
+* SymPy differentiation of an explicit small group for the closed form;
+* Monte Carlo for the bias of the variance.
+
+Float32 tolerances are derived from the unit roundoff :math:`u = 2^{-24}`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from symderiv.derivation import Check, Measurement
+from symderiv.numeric import (
+    FD_TOLERANCE,
+    ROUNDOFF_TOLERANCE,
+    central_difference_gradient,
+    monte_carlo_tolerance,
+    relative_error,
+    rng,
+)
+from symderiv.topics import normalization_reference as reference
+from symderiv.topics.normalization_numpy import (
+    batch_norm,
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    layer_norm,
+)
+
+FLOAT32_UNIT = 2.0**-24
+# An output passes through O(10) roundings plus sums over m values whose error
+# grows like log2(m) u (pairwise/BLAS blocking); 256 u covers m up to 2^20 with
+# margin while still being 10^3 times smaller than any wrong term.
+FLOAT32_TOLERANCE = 256 * FLOAT32_UNIT
+MONTE_CARLO_DRAWS = 200_000
+
+
+def _affine(channels: int, generator) -> tuple[np.ndarray, np.ndarray]:
+    return generator.normal(1.0, 0.5, channels), generator.normal(0.0, 0.5, channels)
+
+
+def _divisors(channels: int) -> list[int]:
+    return [d for d in range(1, channels + 1) if channels % d == 0]
+
+
+# --------------------------------------------------------------------------- forward
+
+
+def exact_forward_check(tensor, groups, eps, seed) -> Check:
+    from symderiv.topics import normalization_example as example
+
+    def run() -> Measurement:
+        gamma, beta = _affine(tensor.shape[1], rng(seed))
+        x = tensor.astype(float)
+        generated = {
+            "GN": group_norm(x, groups, gamma, beta, eps),
+            "LN": layer_norm(x, gamma, beta, eps),
+            "IN": instance_norm(x, gamma, beta, eps),
+            "BN": batch_norm(x, gamma, beta, eps),
+        }
+        errors = {
+            key: relative_error(
+                value, example.exact_output(key, tensor, groups if key == "GN" else 1,
+                                            gamma, beta, eps))
+            for key, value in generated.items()
+        }
+        detail = "Largest errors: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()) + "."
+        return Measurement(max(errors.values()), detail)
+
+    return Check(
+        "forward of BN, LN, IN, GN on the example tensor",
+        "exact rational evaluation of the spec's sums (square root to 30 digits)",
+        run, ROUNDOFF_TOLERANCE,
+        r"The generated float64 functions against exact values: only rounding separates them, "
+        r"a few units of $2^{-53}$ times the size of the outputs.",
+    )
+
+
+def example_statistics_check(tensor, groups) -> Check:
+    from symderiv.topics import normalization_example as example
+
+    def run() -> Measurement:
+        stats = example.exact_statistics("GN", tensor, groups)
+        grouped = tensor.reshape(tensor.shape[0], groups, -1).astype(float)
+        means, variances = np.mean(grouped, axis=2), np.var(grouped, axis=2)
+        error = max(
+            max(abs(float(mean) - means[key]), abs(float(variance) - variances[key]))
+            for key, (mean, variance) in stats.items()
+        )
+        return Measurement(error, f"{len(stats)} groups compared.")
+
+    return Check(
+        "worked example: exact group means and variances",
+        r"\texttt{np.mean} and \texttt{np.var} of the reshaped tensor",
+        run, ROUNDOFF_TOLERANCE,
+        r"Integers below $10$ make the float64 mean and variance exact up to one rounding.",
+    )
+
+
+def reference_forward_check(seed) -> Check:
+    def run() -> Measurement:
+        generator = rng(seed + 1)
+        x = generator.normal(0.5, 2.0, (3, 12, 5, 4))
+        gamma, beta = _affine(12, generator)
+        flat = reference.flatten_spatial(x)
+        errors = {
+            f"GN G={G}": relative_error(
+                group_norm(x, G, gamma, beta), reference.group_norm_reference(
+                    flat, G, gamma, beta, 1e-5).reshape(x.shape))
+            for G in _divisors(12)
+        }
+        errors["BN"] = relative_error(
+            batch_norm(x, gamma, beta),
+            reference.batch_norm_reference(flat, gamma, beta, 1e-5).reshape(x.shape))
+        worst = max(errors, key=errors.get)
+        return Measurement(errors[worst], f"{len(errors)} cases; largest {worst}.")
+
+    return Check(
+        "forward of GN (every G dividing 12) and BN, shape (3,12,5,4)",
+        r"hand-written NumPy reference (\texttt{np.mean}, \texttt{np.var})",
+        run, ROUNDOFF_TOLERANCE,
+        r"Two float64 computations of the same values in a different order.",
+    )
+
+
+def special_cases_numeric_check(seed) -> Check:
+    def run() -> Measurement:
+        x = rng(seed + 2).normal(0.0, 1.5, (4, 6, 3, 3))
+        flat = reference.flatten_spatial(x)
+        ln = relative_error(group_norm(x, 1).reshape(flat.shape),
+                            reference.layer_norm_reference(flat, 1e-5))
+        inst = relative_error(group_norm(x, 6).reshape(flat.shape),
+                              reference.instance_norm_reference(flat, 1e-5))
+        single = x[:1]
+        bn_in = relative_error(batch_norm(single), instance_norm(single))
+        return Measurement(max(ln, inst, bn_in),
+                           f"GN(1) against LN {ln:.1e}, GN(C) against IN {inst:.1e}, "
+                           f"BN against IN at N=1 {bn_in:.1e}.")
+
+    return Check(
+        "GN(G=1) = LN, GN(G=C) = IN, BN at N=1 = IN, on random tensors",
+        "separately written LN and IN references",
+        run, ROUNDOFF_TOLERANCE,
+        r"The identities are exact, so only float64 rounding may separate the two sides.",
+    )
+
+
+def special_cases_symbolic_check() -> Check:
+    from symderiv.topics import normalization_spec as spec
+
+    def run() -> Measurement:
+        failed = [name for name, (a, b) in spec.special_cases().items() if a != b]
+        return Measurement(float(len(failed)), "Failed: " + ", ".join(failed) + "."
+                           if failed else "All four identities hold.")
+
+    return Check(
+        "GN(G=1) = LN and GN(G=C) = IN as index-set sums",
+        "SymPy: substitute G, rename indices, compare structurally",
+        run, 0.0,
+        r"A symbolic identity either holds or not; the error counts the ones that fail.",
+    )
+
+
+def batch_coupling_check(seed) -> Check:
+    def run() -> Measurement:
+        generator = rng(seed + 3)
+        x = generator.normal(0.0, 1.0, (3, 4, 2, 2))
+        moved = x.copy()
+        moved[1:] += generator.normal(0.0, 1.0, moved[1:].shape)
+        gn_change = float(np.max(np.abs(group_norm(moved, 2)[0] - group_norm(x, 2)[0])))
+        bn_change = float(np.max(np.abs(batch_norm(moved)[0] - batch_norm(x)[0])))
+        gamma, beta = _affine(4, generator)
+        degenerate = relative_error(batch_norm(generator.normal(size=(1, 4, 1, 1)), gamma, beta),
+                                    beta.reshape(1, 4, 1, 1))
+        # the error is 1 unless BN reacts to the other samples and GN does not
+        error = gn_change + degenerate + (1.0 if bn_change < 1e-3 else 0.0)
+        return Measurement(error, f"Changing samples 1 and 2 moves BN's output for sample 0 "
+                                  f"by up to {bn_change:.2f} and GN's by {gn_change:.1e}; "
+                                  f"BN at N=H=W=1 returns beta to {degenerate:.1e}.")
+
+    return Check(
+        "BN couples samples, GN does not; BN at N=H=W=1 outputs beta",
+        "perturb other samples and compare outputs; compare with beta",
+        run, ROUNDOFF_TOLERANCE,
+        r"GN must not move at all and the degenerate BN output must equal $\beta$ up to "
+        r"rounding; BN must move by more than $10^{-3}$.",
+    )
+
+
+def float32_check(seed) -> Check:
+    def run() -> Measurement:
+        generator = rng(seed + 4)
+        cases = {
+            "standard": generator.normal(0.0, 1.0, (2, 8, 16, 16)),
+            "large mean": generator.normal(1000.0, 1.0, (2, 8, 16, 16)),
+        }
+        gamma, beta = _affine(8, generator)
+        errors, dtypes = {}, set()
+        for name, x in cases.items():
+            x32 = x.astype(np.float32)
+            y32 = group_norm(x32, 4, gamma.astype(np.float32), beta.astype(np.float32))
+            dx32, dg32, db32 = group_norm_backward(x32, x32 * 0 + 1, 4, gamma.astype(np.float32))
+            dtypes |= {y32.dtype, dx32.dtype, dg32.dtype}
+            exact = reference.group_norm_reference(
+                reference.flatten_spatial(x32.astype(float)), 4, gamma, beta, 1e-5)
+            # Rounding x or mu to float32 moves x - mu by about u|mu|, so the output
+            # error scales with the condition number 1 + |mu|/sigma of the data.
+            condition = 1.0 + abs(float(np.mean(x))) / float(np.std(x))
+            errors[name] = relative_error(y32.reshape(exact.shape), exact) / condition
+        error = max(errors.values()) + (0.0 if dtypes == {np.dtype(np.float32)} else 1.0)
+        return Measurement(error, "Errors: " + ", ".join(f"{k} {v:.1e}" for k, v in
+                                                          errors.items()) + "; dtype kept.")
+
+    return Check(
+        "float32 GN keeps float32 and its accuracy, also for mean 1000, std 1",
+        "float64 reference on the same float32 values",
+        run, FLOAT32_TOLERANCE,
+        r"Errors are divided by the condition number $1 + |\mu|/\sigma$ of the data (rounding "
+        r"$x$ or $\mu$ to float32 moves $x - \mu$ by about $u|\mu|$) and must stay below "
+        r"$256u$, $u = 2^{-24}$: about ten roundings plus sums whose error grows like "
+        r"$u\log_2 m$. A one-pass variance $E[x^2] - \mu^2$ loses about $20$ bits on the "
+        r"large-mean case and fails.",
+    )
+
+
+# --------------------------------------------------------------------------- running stats
+
+
+def biased_variance_check(size, seed) -> Check:
+    from symderiv.topics import normalization_spec as spec
+
+    def run() -> Measurement:
+        factor = float(spec.biased_variance_expectation(size).subs(
+            sp.Symbol("sigma^2", positive=True), 1))
+        draws = rng(seed + 5).normal(3.0, 2.0, (MONTE_CARLO_DRAWS, size))
+        biased = np.var(draws, axis=1) / 4.0
+        error = abs(float(np.mean(biased)) - factor)
+        tolerance = monte_carlo_tolerance(biased)
+        return Measurement(error / tolerance * 1.0,
+                           f"Monte Carlo mean {np.mean(biased):.4f} against {factor:.4f} "
+                           f"(in units of the true variance).")
+
+    return Check(
+        "expected biased variance = (m-1)/m times the variance",
+        f"Monte Carlo, {MONTE_CARLO_DRAWS} batches of normal draws (mean 3, variance 4)",
+        run, 1.0,
+        r"The error is divided by five standard errors of the Monte Carlo mean, so it passes "
+        r"below $1$ (a false alarm about once in $1.7$ million seeds).",
+    )
+
+
+# --------------------------------------------------------------------------- backward
+
+
+def closed_form_check() -> Check:
+    from symderiv.topics import normalization_spec as spec
+
+    def run() -> Measurement:
+        size = 4
+        xs = sp.symbols(f"x_1:{size + 1}", real=True)
+        gs = sp.symbols(f"g_1:{size + 1}", real=True)
+        mean = sp.Add(*xs) / size
+        variance = sp.Add(*[(v - mean) ** 2 for v in xs]) / size
+        loss = sp.Add(*[gj * (xj - mean) / sp.sqrt(variance + spec.eps)
+                        for gj, xj in zip(gs, xs, strict=True)])
+        closed = spec.group_backward()["closed"]
+        point = {v: sp.Rational(p, 7) for v, p in zip(xs + gs, (3, -5, 11, 2, 4, -1, 6, 9),
+                                                      strict=True)}
+        point[spec.eps] = sp.Rational(1, 10)
+        mean_value, variance_value = mean.xreplace(point), variance.xreplace(point)
+        std = sp.sqrt(variance_value + point[spec.eps])
+        xhat = [(point[v] - mean_value) / std for v in xs]
+        worst = 0.0
+        for index in range(size):
+            direct = sp.diff(loss, xs[index]).xreplace(point)
+            formula = closed.xreplace({
+                spec.m: sp.Integer(size), spec.mu: mean_value, spec.var: variance_value,
+                spec.eps: point[spec.eps],
+                spec.xg[spec.i]: point[xs[index]], spec.dhat[spec.i]: point[gs[index]],
+                spec.mean_dhat: sp.Add(*[point[v] for v in gs]) / size,
+                spec.mean_dhat_xhat: sp.Add(*[point[v] * h for v, h in zip(gs, xhat,
+                                                                          strict=True)]) / size,
+            })
+            worst = max(worst, abs(float(sp.N(direct - formula, 30))))
+        return Measurement(worst, "Four coordinates at a rational point, 30 digits.")
+
+    return Check(
+        "closed-form dL/dx for a group of 4 values",
+        "SymPy diff of the explicit 4-variable loss",
+        run, 1e-25,
+        r"Both sides are exact expressions evaluated to 30 digits; only the last digits may "
+        r"differ.",
+    )
+
+
+def _backward_problem(seed, shape=(2, 6, 3, 2)):
+    generator = rng(seed + 6)
+    x = generator.normal(0.0, 1.0, shape)
+    weights = generator.normal(0.0, 1.0, shape)
+    gamma, beta = _affine(shape[1], generator)
+    return x, weights, gamma, beta
+
+
+def finite_difference_check(seed) -> Check:
+    groups = 3
+
+    def run() -> Measurement:
+        x, weights, gamma, beta = _backward_problem(seed)
+        dx, dgamma, dbeta = group_norm_backward(x, weights, groups, gamma)
+        numeric = {
+            "dx": central_difference_gradient(
+                lambda v: float(np.sum(weights * group_norm(v, groups, gamma, beta))), x),
+            "dgamma": central_difference_gradient(
+                lambda v: float(np.sum(weights * group_norm(x, groups, v, beta))), gamma),
+            "dbeta": central_difference_gradient(
+                lambda v: float(np.sum(weights * group_norm(x, groups, gamma, v))), beta),
+        }
+        errors = {"dx": relative_error(dx, numeric["dx"]),
+                  "dgamma": relative_error(dgamma, numeric["dgamma"]),
+                  "dbeta": relative_error(dbeta, numeric["dbeta"])}
+        return Measurement(max(errors.values()),
+                           "Errors: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
+                           + ".")
+
+    return Check(
+        "GN backward (dL/dx, dL/dgamma, dL/dbeta), shape (2,6,3,2), G=3",
+        "central finite differences of sum(w y)",
+        run, FD_TOLERANCE,
+        r"Central differences with $h = 10^{-6}$ are accurate to about $10^{-8}$ here.",
+    )
+
+
+def autograd_check(seed) -> Check:
+    groups = 4
+
+    def run() -> Measurement:
+        from autograd import grad
+
+        x, weights, gamma, beta = _backward_problem(seed, (3, 8, 5, 4))
+        dx, dgamma, dbeta = group_norm_backward(x, weights, groups, gamma)
+        expected = [grad(reference.group_norm_loss, k)(x, gamma, beta, weights, groups, 1e-5)
+                    for k in range(3)]
+        errors = [relative_error(a, b) for a, b in zip((dx, dgamma, dbeta), expected,
+                                                      strict=True)]
+        return Measurement(max(errors), "Errors for x, gamma, beta: "
+                           + ", ".join(f"{e:.1e}" for e in errors) + ".")
+
+    return Check(
+        "GN backward, shape (3,8,5,4), G=4",
+        "reverse-mode autograd of a separately written forward",
+        run, ROUNDOFF_TOLERANCE,
+        r"Two exact-in-principle float64 gradients computed in a different order.",
+    )
+
+
+def memory_check(seed) -> Check:
+    from symderiv.topics import normalization_spec as spec
+
+    def run() -> Measurement:
+        x = rng(seed + 7).normal(size=(5, 12, 3, 3))
+        errors = 0.0
+        for key, groups in (("GN", 4), ("LN", 1)):
+            grouped = x.reshape(5, groups, -1)
+            stored = np.mean(grouped, axis=2).size + np.var(grouped, axis=2).size
+            kept = {spec.n: spec.N, spec.c: spec.C, spec.g: spec.G}
+            formula = 2 * sp.Mul(*[kept[k] for k in spec.reductions()[key].kept])
+            errors += abs(int(formula.subs({spec.N: 5, spec.G: groups})) - stored)
+        return Measurement(errors, "With N = 5, G = 4: GN stores 40 statistics, LN 10.")
+
+    return Check(
+        "statistics stored: 2NG (GN) and 2N (LN)",
+        "count the means and variances a reference computes",
+        run, 0.0,
+        r"Counts are integers and must agree exactly.",
+    )
+
+
+def build_checks(tensor, groups, eps, seed) -> tuple[Check, ...]:
+    """All checks of the derivation for the worked example ``tensor``."""
+    return (
+        exact_forward_check(tensor, groups, eps, seed),
+        example_statistics_check(tensor, groups),
+        reference_forward_check(seed),
+        special_cases_symbolic_check(),
+        special_cases_numeric_check(seed),
+        batch_coupling_check(seed),
+        float32_check(seed),
+        biased_variance_check(tensor.shape[2] * tensor.shape[3], seed),
+        closed_form_check(),
+        finite_difference_check(seed),
+        autograd_check(seed),
+        memory_check(seed),
+    )

@@ -1,0 +1,452 @@
+"""Tests of the normalization topic: the spec, the generated kernels, the checks, the report parts."""
+
+from __future__ import annotations
+
+import io
+
+import latexify
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symderiv
+from symderiv.derivation import CubeDiagram, Figure, Listing, Table
+from symderiv.errors import InputError
+from symderiv.topics import normalization
+from symderiv.topics import normalization_checks as checks
+from symderiv.topics import normalization_example as example
+from symderiv.topics import normalization_numpy as kernels
+from symderiv.topics import normalization_reference as reference
+from symderiv.topics import normalization_spec as spec
+
+
+@pytest.fixture(scope="module")
+def derivation():
+    return symderiv.derive("normalization")
+
+
+def _reference_gn(x, groups, gamma=None, beta=None, eps=1e-5):
+    channels = x.shape[1]
+    gamma = np.ones(channels) if gamma is None else gamma
+    beta = np.zeros(channels) if beta is None else beta
+    flat = reference.flatten_spatial(np.asarray(x, dtype=float))
+    return reference.group_norm_reference(flat, groups, gamma, beta, eps).reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+def test_special_cases_are_structurally_equal():
+    cases = spec.special_cases()
+    assert set(cases) == {"mean G=1", "variance G=1", "mean G=C", "variance G=C"}
+    for left, right in cases.values():
+        assert left == right
+
+
+def test_group_norm_with_two_groups_is_not_layer_norm():
+    gn_two = spec.reductions()["GN"].mean.subs({spec.G: 2, spec.g: 0})
+    assert gn_two.xreplace({spec.k: spec.c}) != spec.reductions()["LN"].mean
+
+
+def test_index_set_sizes():
+    sizes = {key: r.size for key, r in spec.reductions().items()}
+    assert sizes == {"BN": spec.N * spec.H * spec.W, "LN": spec.C * spec.H * spec.W,
+                     "IN": spec.H * spec.W, "GN": spec.C * spec.H * spec.W / spec.G}
+
+
+def test_batch_norm_degenerate_output_is_beta():
+    degenerate = spec.batch_norm_degenerate()
+    assert degenerate["variance"] == 0
+    assert degenerate["output"] == spec.beta[spec.c]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 6])
+def test_biased_variance_expectation(size):
+    sigma2 = sp.Symbol("sigma^2", positive=True)
+    assert spec.biased_variance_expectation(size) == sp.Rational(size - 1, size) * sigma2
+
+
+def test_backward_reduces_to_closed_form():
+    backward = spec.group_backward()
+    assert backward["difference"] == 0
+    assert backward["raw"].has(sp.KroneckerDelta)
+    assert not sp.Add(*backward["reduced_terms"]).has(sp.KroneckerDelta)
+
+
+def test_kernel_formulas_follow_from_the_closed_form():
+    formulas = spec.kernel_formulas()
+    s1, q, size = sp.symbols("S_1 Q m", real=True)
+    assert sp.simplify(formulas["variance_one_pass"][1] - (q / size - s1**2 / size**2)) == 0
+    assert formulas["backward_dy"][1] == formulas["inv_std"][1]
+    a = sp.Symbol("A", real=True)
+    assert sp.simplify(formulas["backward_const"][1]
+                       + a / (size * sp.sqrt(spec.var + spec.eps))) == 0
+
+
+# --------------------------------------------------------------------------- the worked example
+
+
+def test_example_tensor_is_reproducible_small_integers():
+    tensor = example.example_tensor(8, 2, 2, 0)
+    assert tensor.shape == (1, 8, 2, 2)
+    assert tensor.min() >= 0 and tensor.max() <= 9
+    assert np.array_equal(tensor, example.example_tensor(8, 2, 2, 0))
+
+
+def test_example_statistics_are_exact_rationals():
+    tensor = example.example_tensor(8, 2, 2, 0)
+    stats = example.exact_statistics("GN", tensor, 2)
+    assert stats[(0, 0)] == (sp.Rational(75, 16), sp.Rational(2551, 256))
+    assert stats[(0, 1)] == (sp.Integer(5), sp.Rational(33, 4))
+    values = tensor[0, :4].reshape(-1)
+    assert stats[(0, 0)][0] == sp.Rational(int(values.sum()), 16)
+
+
+def test_example_bn_equals_in_when_batch_is_one():
+    tensor = example.example_tensor(8, 2, 2, 3)
+    bn = example.exact_statistics("BN", tensor)
+    inst = example.exact_statistics("IN", tensor)
+    assert all(bn[(ch,)] == inst[(0, ch)] for ch in range(8))
+
+
+def test_worked_example_tables(derivation):
+    tables = [b for b in derivation.steps if isinstance(b, Table)]
+    captions = " ".join(t.caption for t in tables)
+    assert "example tensor" in captions and "Normalized values" in captions
+    statistics = next(t for t in tables if t.caption.startswith("Statistics of each group"))
+    assert statistics.rows[0][2] == r"$\frac{75}{16}$"
+    assert statistics.rows[0][3] == r"$\frac{2551}{256}$"
+
+
+# --------------------------------------------------------------------------- the kernels
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 5, 4), (2, 6, 7), (2, 4), (1, 4, 2, 3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_group_norm_matches_reference(shape, dtype):
+    generator = np.random.default_rng(1)
+    x = generator.normal(0.3, 2.0, shape).astype(dtype)
+    channels = shape[1]
+    gamma, beta = generator.normal(size=channels), generator.normal(size=channels)
+    for groups in [d for d in range(1, channels + 1) if channels % d == 0]:
+        y = normalization.group_norm(x, groups, gamma.astype(dtype), beta.astype(dtype))
+        assert y.dtype == dtype and y.shape == x.shape
+        # rounding mu costs u|mu|/sqrt(var + eps) in any float32 implementation
+        grouped = x.astype(float).reshape(shape[0], groups, -1)
+        condition = 1 + np.max(np.abs(grouped.mean(axis=2)) / np.sqrt(grouped.var(axis=2) + 1e-5))
+        tolerance = 1e-12 * condition if dtype == np.float64 else 2e-6 * condition
+        np.testing.assert_allclose(y, _reference_gn(x, groups, gamma, beta), atol=tolerance)
+
+
+def test_layer_instance_batch_norm_match_references():
+    generator = np.random.default_rng(2)
+    x = generator.normal(size=(4, 6, 3, 3))
+    flat = reference.flatten_spatial(x)
+    np.testing.assert_allclose(normalization.layer_norm(x).reshape(flat.shape),
+                               reference.layer_norm_reference(flat, 1e-5), atol=1e-12)
+    np.testing.assert_allclose(normalization.instance_norm(x).reshape(flat.shape),
+                               reference.instance_norm_reference(flat, 1e-5), atol=1e-12)
+    gamma, beta = generator.normal(size=6), generator.normal(size=6)
+    np.testing.assert_allclose(
+        normalization.batch_norm(x, gamma, beta),
+        reference.batch_norm_reference(flat, gamma, beta, 1e-5).reshape(x.shape), atol=1e-12)
+
+
+def test_batch_norm_with_running_statistics():
+    generator = np.random.default_rng(3)
+    x = generator.normal(size=(2, 3, 4))
+    mean, var = generator.normal(size=3), generator.uniform(0.5, 2.0, 3)
+    y = normalization.batch_norm(x, running_mean=mean, running_var=var, eps=1e-3)
+    expected = (x - mean[None, :, None]) / np.sqrt(var[None, :, None] + 1e-3)
+    np.testing.assert_allclose(y, expected, atol=1e-12)
+    with pytest.raises(InputError, match="give both running_mean and running_var"):
+        normalization.batch_norm(x, running_mean=mean)
+
+
+def test_integer_input_becomes_float64():
+    y = normalization.group_norm(np.arange(16).reshape(1, 4, 4), 2)
+    assert y.dtype == np.float64
+
+
+def test_blocks_and_two_pass_rows(monkeypatch):
+    """Force many small blocks, and mix well-conditioned with large-mean groups."""
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 64)
+    generator = np.random.default_rng(4)
+    x = generator.normal(size=(3, 8, 4, 4))
+    x[:, 4:] += 1e4
+    gamma, beta = generator.normal(size=8), generator.normal(size=8)
+    np.testing.assert_allclose(normalization.group_norm(x, 4, gamma, beta),
+                               _reference_gn(x, 4, gamma, beta), atol=1e-9)
+    dy = generator.normal(size=x.shape)
+    dx, dgamma, dbeta = normalization.group_norm_backward(x, dy, 4, gamma)
+    from autograd import grad
+
+    expected = [grad(reference.group_norm_loss, k)(x, gamma, beta, dy, 4, 1e-5) for k in range(3)]
+    for actual, wanted in zip((dx, dgamma, dbeta), expected, strict=True):
+        np.testing.assert_allclose(actual, wanted, atol=1e-7)
+
+
+def test_constant_groups_are_finite():
+    x = np.full((2, 4, 3), 7.0, dtype=np.float32)
+    y = normalization.group_norm(x, 2)
+    assert np.all(y == 0)
+    dx, _, _ = normalization.group_norm_backward(x, np.ones_like(x), 2)
+    assert np.all(np.isfinite(dx))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_matches_autograd(dtype):
+    from autograd import grad
+
+    generator = np.random.default_rng(5)
+    x = generator.normal(size=(2, 6, 3, 5))
+    dy, gamma, beta = generator.normal(size=x.shape), generator.normal(size=6), np.zeros(6)
+    dx, dgamma, dbeta = normalization.group_norm_backward(
+        x.astype(dtype), dy.astype(dtype), 3, gamma.astype(dtype))
+    assert {dx.dtype, dgamma.dtype, dbeta.dtype} == {np.dtype(dtype)}
+    expected = [grad(reference.group_norm_loss, k)(x, gamma, beta, dy, 3, 1e-5) for k in range(3)]
+    tolerance = 1e-10 if dtype == np.float64 else 1e-4
+    for actual, wanted in zip((dx, dgamma, dbeta), expected, strict=True):
+        np.testing.assert_allclose(actual, wanted, atol=tolerance)
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 3), groups=st.integers(1, 4), per_group=st.integers(1, 3),
+       spatial=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_group_norm_property(batch, groups, per_group, spatial, seed):
+    generator = np.random.default_rng(seed)
+    x = generator.normal(size=(batch, groups * per_group, spatial))
+    y = normalization.group_norm(x, groups)
+    np.testing.assert_allclose(y, _reference_gn(x, groups), atol=1e-9)
+
+
+def test_shape_checks_on_a_large_float32_batch_are_fast():
+    x = np.random.default_rng(6).standard_normal((4, 64, 16, 16), dtype=np.float32)
+    y = normalization.group_norm(x, 32)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, _reference_gn(x, 32), atol=3e-6)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda x: normalization.group_norm(x, 3),
+     "groups=3 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
+    (lambda x: normalization.group_norm(x, 0),
+     "groups=0 is not allowed; groups must be a positive integer that divides channels=8: "
+     "1, 2, 4, 8"),
+    (lambda x: normalization.group_norm(x, 2.0),
+     "groups=2.0 is not allowed; groups must be a positive integer that divides channels=8: "
+     "1, 2, 4, 8"),
+    (lambda x: normalization.group_norm(x[0, 0, 0], 1),
+     "x has shape (2,), but normalization needs at least 2 dimensions (N, C, *spatial); "
+     "add a batch axis, for example x[None]"),
+    (lambda x: normalization.group_norm(x, 2, eps=0),
+     "eps=0 is not allowed; eps must be a positive number (it keeps the square root away "
+     "from 0 for constant sets), for example eps=1e-5"),
+    (lambda x: normalization.layer_norm(x, eps=-1.0),
+     "eps=-1.0 is not allowed; eps must be a positive number (it keeps the square root away "
+     "from 0 for constant sets), for example eps=1e-5"),
+    (lambda x: normalization.group_norm(x, 2, gamma=np.ones(4)),
+     "gamma has shape (4,), expected (8,): one value per channel of x"),
+    (lambda x: normalization.batch_norm(x, beta=np.ones((8, 1))),
+     "beta has shape (8, 1), expected (8,): one value per channel of x"),
+    (lambda x: normalization.group_norm_backward(x, x[:1], 2),
+     "grad_out has shape (1, 8, 2, 2), expected the shape of x (2, 8, 2, 2)"),
+    (lambda x: normalization.group_norm_backward(x, x, 5),
+     "groups=5 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
+    (lambda x: normalization.instance_norm(x.astype(complex)),
+     "x has dtype complex128; normalization needs real numbers (float32 or float64)"),
+])
+def test_input_errors(call, message):
+    x = np.zeros((2, 8, 2, 2))
+    with pytest.raises(InputError) as info:
+        call(x)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"groups": 3}, "groups=3 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
+    ({"channels": 6, "groups": 4},
+     "groups=4 does not divide channels=6; choose a divisor of 6: 1, 2, 3, 6"),
+    ({"groups": 0}, "groups=0 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
+    ({"channels": 40},
+     "channels=40 is not allowed; the worked example is printed in full, so choose 1 to 16"),
+    ({"height": 0},
+     "height=0 is not allowed; the worked example is printed in full, so choose 1 to 4"),
+    ({"eps": 0.0}, "eps=0.0 is not allowed; choose a positive number such as 1e-5"),
+    ({"seed": -1}, "seed=-1 is not allowed; choose an integer >= 0"),
+])
+def test_parameter_errors(params, message):
+    with pytest.raises(InputError) as info:
+        symderiv.derive("normalization", **params)
+    assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------- the derivation
+
+
+def test_all_checks_pass(derivation):
+    results = derivation.verify()
+    failed = [(r.name, r.max_error, r.detail) for r in results if not r.passed]
+    assert not failed
+
+
+def test_other_parameters_derive_and_verify():
+    d = symderiv.derive("normalization", groups=4, channels=4, height=1, width=3, seed=7)
+    assert all(r.passed for r in d.verify())
+
+
+def test_every_check_is_seeded(derivation):
+    first = [(r.max_error, r.detail) for r in derivation.verify()]
+    second = [(r.max_error, r.detail) for r in derivation.verify()]
+    assert first == second
+
+
+def test_figure_is_a_cube_diagram(derivation):
+    (figure,) = [b for b in derivation.steps if isinstance(b, Figure)]
+    assert isinstance(figure.plot, CubeDiagram)
+    panels = {title: (axes, groups) for title, axes, groups in figure.plot.panels}
+    assert panels == {
+        "Batch norm": (frozenset({"N", "HW"}), 1),
+        "Layer norm": (frozenset({"C", "HW"}), 1),
+        "Instance norm": (frozenset({"HW"}), 1),
+        "Group norm": (frozenset({"C", "HW"}), 2),
+    }
+
+
+def test_listing_latexifies(derivation):
+    (listing,) = [b for b in derivation.steps if isinstance(b, Listing)]
+    assert "group" in latexify.get_latex(listing.function)
+
+
+def test_memory_results(derivation):
+    assert derivation.results["statistics GN"] == 2 * spec.N * spec.G
+    assert derivation.results["statistics LN"] == 2 * spec.N
+    assert any("lower memory overhead" in note and "not true" in note
+               for note in derivation.notes)
+
+
+def test_latex_renders(derivation):
+    text = derivation.to_latex(derivation.verify())
+    assert r"\begin{document}" in text and "Worked example" in text
+
+
+# --------------------------------------------------------------------------- checks can fail
+
+
+def _run(check):
+    return check.evaluate()
+
+
+def _unbiased_group_norm(x, groups, gamma=None, beta=None, eps=1e-5):
+    """A plausible mistake: the unbiased variance in the normalization."""
+    channels = np.asarray(x).shape[1]
+    grouped = np.asarray(x, dtype=float).reshape(x.shape[0], groups, -1)
+    size = grouped.shape[2]
+    y = normalization.group_norm(x, groups, gamma, beta, eps)
+    return y * 0 + (y - (np.zeros(channels) if beta is None else beta).reshape(
+        (1, -1) + (1,) * (x.ndim - 2))) * np.sqrt((size - 1) / size) + (
+        np.zeros(channels) if beta is None else beta).reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+@pytest.fixture()
+def tensor():
+    return example.example_tensor(8, 2, 2, 0)
+
+
+def test_exact_forward_check_fails_on_wrong_kernel(monkeypatch, tensor):
+    monkeypatch.setattr(checks, "group_norm", _unbiased_group_norm)
+    assert not _run(checks.exact_forward_check(tensor, 2, 1e-5, 0)).passed
+
+
+def test_example_statistics_check_fails_on_wrong_statistics(monkeypatch, tensor):
+    real = example.exact_statistics
+    monkeypatch.setattr(example, "exact_statistics", lambda method, t, groups=1: {
+        key: (mean, variance * sp.Rational(16, 15))
+        for key, (mean, variance) in real(method, t, groups).items()})
+    assert not _run(checks.example_statistics_check(tensor, 2)).passed
+
+
+def test_reference_and_special_case_checks_fail_on_wrong_kernel(monkeypatch):
+    monkeypatch.setattr(checks, "group_norm", _unbiased_group_norm)
+    assert not _run(checks.reference_forward_check(0)).passed
+    assert not _run(checks.special_cases_numeric_check(0)).passed
+
+
+def test_symbolic_special_case_check_fails_when_an_identity_breaks(monkeypatch):
+    broken = dict(spec.special_cases())
+    broken["mean G=1"] = (broken["mean G=1"][0] * 2, broken["mean G=1"][1])
+    monkeypatch.setattr(spec, "special_cases", lambda: broken)
+    result = _run(checks.special_cases_symbolic_check())
+    assert not result.passed and result.max_error == 1
+
+
+def test_coupling_check_fails_if_batch_norm_were_per_sample(monkeypatch):
+    monkeypatch.setattr(checks, "batch_norm",
+                        lambda x, gamma=None, beta=None: normalization.instance_norm(x, gamma,
+                                                                                     beta))
+    assert not _run(checks.batch_coupling_check(0)).passed
+
+
+def test_float32_check_fails_with_a_one_pass_variance(monkeypatch):
+    monkeypatch.setattr(kernels, "CANCELLATION_BITS", 100)
+    assert not _run(checks.float32_check(0)).passed
+
+
+def test_monte_carlo_check_fails_on_wrong_factor(monkeypatch):
+    sigma2 = sp.Symbol("sigma^2", positive=True)
+    monkeypatch.setattr(spec, "biased_variance_expectation", lambda size: sigma2)
+    assert not _run(checks.biased_variance_check(4, 0)).passed
+
+
+def test_closed_form_check_fails_without_the_variance_term(monkeypatch):
+    wrong = dict(spec.group_backward())
+    wrong["closed"] = (spec.dhat[spec.i] - spec.mean_dhat) / sp.sqrt(spec.var + spec.eps)
+    monkeypatch.setattr(spec, "group_backward", lambda: wrong)
+    assert not _run(checks.closed_form_check()).passed
+
+
+def _backward_without_mean(x, grad_out, groups, gamma=None, eps=1e-5):
+    dx, dgamma, dbeta = normalization.group_norm_backward(x, grad_out, groups, gamma, eps)
+    grouped = dx.reshape(x.shape[0], groups, -1)
+    return (grouped + grouped.mean(axis=2, keepdims=True) + 1e-3).reshape(x.shape), dgamma, dbeta
+
+
+def test_gradient_checks_fail_on_wrong_backward(monkeypatch):
+    monkeypatch.setattr(checks, "group_norm_backward", _backward_without_mean)
+    assert not _run(checks.finite_difference_check(0)).passed
+    assert not _run(checks.autograd_check(0)).passed
+
+
+def test_memory_check_fails_on_wrong_count(monkeypatch):
+    real = spec.reductions()
+    swapped = {**real, "GN": real["LN"]}
+    monkeypatch.setattr(spec, "reductions", lambda: swapped)
+    assert not _run(checks.memory_check(0)).passed
+
+
+# --------------------------------------------------------------------------- the cube figure
+
+
+def test_cube_diagram_is_reproducible(tmp_path, derivation):
+    from symderiv.render.cube_diagram import draw_cube_diagram
+
+    (figure,) = [b for b in derivation.steps if isinstance(b, Figure)]
+    first = draw_cube_diagram(figure.plot, tmp_path / "a.pdf")
+    second = draw_cube_diagram(figure.plot, tmp_path / "b.pdf")
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes().startswith(b"%PDF")
+    buffer = io.BytesIO()
+    draw_cube_diagram(figure.plot, buffer)
+    assert buffer.getvalue() == first.read_bytes()
+
+
+def test_cube_diagram_rejects_unknown_axes(tmp_path):
+    from symderiv.render.cube_diagram import draw_cube_diagram
+
+    with pytest.raises(ValueError, match="unknown axes"):
+        draw_cube_diagram(CubeDiagram((("x", frozenset({"T"}), 1),)), tmp_path / "c.pdf")
