@@ -1,0 +1,259 @@
+r"""The checks of the backprop derivation, each against a computation that shares no code with it.
+
+Every check takes the gradient under test as an argument (by default the one
+:func:`~symderiv.topics.backprop_generated.gradient_function` generates), so the
+tests can hand in a deliberately wrong gradient and watch the check fail.
+
+* finite differences of the hand-written loss :func:`batch_loss`;
+* reverse-mode differentiation of the same loss by the ``autograd`` package;
+* hand-written backpropagation :func:`reference_gradient`;
+* at kinks built on purpose, one-sided differences: the value must lie
+  between them and be the one the kink policy picks;
+* the exact, symbolic comparison of the matrix formulas with the derivatives
+  of the scalar loss (:mod:`symderiv.topics.backprop_elementwise`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from symderiv.derivation import Measurement
+from symderiv.numeric import (
+    FD_STEP,
+    central_difference_gradient,
+    distance_to_interval,
+    one_sided_differences,
+    relative_error,
+    rng,
+)
+from symderiv.topics.backprop_reference import batch_loss, reference_gradient, relu_mae_gradient
+
+#: Above this many parameters, finite differences and the symbolic proof use a sample of entries.
+FULL_CHECK_PARAMETERS = 400
+SAMPLED_ENTRIES = 64
+BATCH_SIZE = 5
+#: Weights checked through a kink: the first this many columns of the kinked row.
+KINK_COLUMNS = 16
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the gradient under test was derived for."""
+
+    widths: tuple[int, ...]
+    activation: str
+    loss: str
+    alpha: float
+    step_at_zero: float
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(self.widths[l] * (self.widths[l - 1] + 1) for l in range(1, len(self.widths)))
+
+
+def random_problem(setting: Setting, seed: int, samples: int = BATCH_SIZE):
+    """Seeded parameters (He-like scale), inputs and targets away from every kink."""
+    generator = rng(seed)
+    widths = setting.widths
+    params = {}
+    for layer in range(1, len(widths)):
+        params[f"W{layer}"] = generator.normal(0, np.sqrt(2 / widths[layer - 1]),
+                                               (widths[layer], widths[layer - 1]))
+        params[f"b{layer}"] = generator.normal(0, 0.5, widths[layer])
+    X = generator.normal(0, 1, (samples, widths[0]))
+    if setting.loss == "bce":
+        Y = generator.uniform(0, 1, (samples, widths[-1]))
+    else:
+        Y = generator.normal(0, 1, (samples, widths[-1]))
+    return params, X, Y
+
+
+def _flat_loss(setting: Setting, params, X, Y, name: str):
+    def loss(value):
+        trial = dict(params)
+        trial[name] = value
+        return float(batch_loss(trial, X, Y, setting.activation, setting.loss, setting.alpha))
+    return loss
+
+
+def _sampled_indices(shape, generator, count):
+    size = int(np.prod(shape))
+    chosen = np.sort(generator.choice(size, size=min(count, size), replace=False))
+    return [np.unravel_index(i, shape) for i in chosen]
+
+
+def finite_difference_check(gradient: Callable, setting: Setting, seed: int = 1) -> Measurement:
+    """Largest relative gap between ``gradient`` and central differences of the loss."""
+    params, X, Y = random_problem(setting, seed)
+    grads = gradient(params, X, Y)
+    worst, compared = 0.0, 0
+    generator = rng(seed + 100)
+    sample = setting.parameter_count > FULL_CHECK_PARAMETERS
+    for name, value in params.items():
+        loss = _flat_loss(setting, params, X, Y, name)
+        if not sample:
+            estimate = central_difference_gradient(loss, value)
+            worst = max(worst, relative_error(grads[name], estimate))
+            compared += value.size
+            continue
+        for index in _sampled_indices(value.shape, generator, SAMPLED_ENTRIES // len(params) + 1):
+            left, right = one_sided_differences(loss, value, index)
+            estimate = np.array([(left + right) / 2])
+            worst = max(worst, relative_error(np.array([grads[name][index]]), estimate))
+            compared += 1
+    what = "sampled entries" if sample else "entries (all of them)"
+    return Measurement(worst, f"Compared {compared} {what} at a seeded random point, "
+                              f"$N = {X.shape[0]}$ samples.")
+
+
+def autograd_check(gradient: Callable, setting: Setting, seed: int = 2) -> Measurement:
+    """Largest relative gap between ``gradient`` and autograd's reverse mode."""
+    import autograd
+    import autograd.numpy as anp
+
+    params, X, Y = random_problem(setting, seed)
+    grads = gradient(params, X, Y)
+
+    def loss(p):
+        return batch_loss(p, X, Y, setting.activation, setting.loss, setting.alpha, xp=anp)
+
+    expected = autograd.grad(loss)(params)
+    worst = max(relative_error(grads[k], expected[k]) for k in params)
+    return Measurement(worst, f"All {setting.parameter_count} entries, $N = {X.shape[0]}$.")
+
+
+def reference_check(gradient: Callable, setting: Setting, seed: int = 3) -> Measurement:
+    """Largest relative gap between ``gradient`` and hand-written backpropagation."""
+    params, X, Y = random_problem(setting, seed)
+    grads = gradient(params, X, Y)
+    if source_network(setting):
+        listed = relu_mae_gradient(X, Y, params["W1"], params["b1"], params["W2"], params["b2"])
+        expected = dict(zip(("W1", "b1", "W2", "b2"), listed, strict=True))
+        how = "the listed function \\texttt{relu\\_mae\\_gradient}"
+    else:
+        expected = reference_gradient(params, X, Y, setting.activation, setting.loss,
+                                      setting.alpha, setting.step_at_zero)
+        how = "a hand-written loop over the layers"
+    worst = max(relative_error(grads[k], expected[k]) for k in params)
+    return Measurement(worst, f"Reference: {how}.")
+
+
+def source_network(setting: Setting) -> bool:
+    """The source's own network: one ReLU hidden layer, one output, MAE, ReLU'(0) = 0."""
+    return (len(setting.widths) == 3 and setting.widths[-1] == 1 and setting.activation == "relu"
+            and setting.loss == "mae" and setting.step_at_zero == 0)
+
+
+# ------------------------------------------------------------------ kinks
+
+
+def _dyadic(generator, shape):
+    """Multiples of 1/4 in [-2, 2]: sums and products of a few stay exact in float64."""
+    return generator.integers(-8, 9, shape) / 4.0
+
+
+def _one_sided(loss, value, index) -> tuple[float, float]:
+    """Left and right derivatives, second-order accurate (Richardson on the helper's quotients)."""
+    left_h, right_h = one_sided_differences(loss, value, index, FD_STEP)
+    left_2h, right_2h = one_sided_differences(loss, value, index, 2 * FD_STEP)
+    return 2 * left_h - left_2h, 2 * right_h - right_2h
+
+
+def output_kink_problem(setting: Setting, seed: int = 4):
+    r"""A batch whose first sample has :math:`z^{(L)}_1 = y_1` exactly.
+
+    With ReLU or identity hidden layers every number is a multiple of a power of
+    two, so the forward pass is exact whatever order it sums in. Other
+    activations round, so there the first output row of :math:`W^{(L)}` is set to
+    zero, which makes :math:`z^{(L)}_1 = b^{(L)}_1` exactly.
+    """
+    generator = rng(seed)
+    params, X, Y = random_problem(setting, seed)
+    widths = setting.widths
+    for name in params:
+        params[name] = _dyadic(generator, params[name].shape)
+    X[0] = np.abs(_dyadic(generator, widths[0])) + 0.25
+    if setting.activation not in ("relu", "identity"):
+        params[f"W{len(widths) - 1}"][0] = 0.0
+    out = _forward_outputs(setting, params, X[:1])
+    Y[0, 0] = out[0, 0]
+    return params, X, Y
+
+
+def hidden_kink_problem(setting: Setting, seed: int = 5):
+    r"""A batch whose first sample has :math:`z^{(1)}_1 = 0` exactly (positive inputs)."""
+    generator = rng(seed)
+    params, X, Y = random_problem(setting, seed)
+    params["W1"] = _dyadic(generator, params["W1"].shape)
+    X[0] = np.abs(_dyadic(generator, setting.widths[0])) + 0.25
+    params["b1"][0] = -float(params["W1"][0] @ X[0])
+    return params, X, Y
+
+
+def _forward_outputs(setting, params, X):
+    from symderiv.topics.backprop_reference import activate
+
+    depth = len(params) // 2
+    a = X
+    for layer in range(1, depth + 1):
+        z = a @ params[f"W{layer}"].T + params[f"b{layer}"]
+        a = z if layer == depth else activate(z, setting.activation, setting.alpha)
+    return a
+
+
+def scientific(value: float) -> str:
+    """``6.8e-11`` as LaTeX, ``$6.8 \\times 10^{-11}$``; exact zero as ``$0$``."""
+    if value == 0:
+        return "$0$"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
+
+
+def kink_check(gradient: Callable, setting: Setting, where: str) -> Measurement:
+    r"""At a kink, the value must lie between the one-sided derivatives and follow the policy.
+
+    ``where="output"``: :math:`|u|` at :math:`u = 0`, whose policy value (sign 0 = 0)
+    is the midpoint of the one-sided derivatives. ``where="hidden"``: the
+    (leaky) ReLU at 0, whose policy value is inactive side
+    :math:`+ H(0)\,(\text{active} - \text{inactive})`. The coordinates checked
+    move the kinked entry up as they increase: the bias, and the weights that
+    meet positive inputs.
+    """
+    if where == "output":
+        params, X, Y = output_kink_problem(setting)
+        last = len(setting.widths) - 1
+        names = (f"b{last}", f"W{last}")
+    else:
+        params, X, Y = hidden_kink_problem(setting)
+        names = ("b1", "W1")
+    grads = gradient(params, X, Y)
+    worst_outside = worst_policy = 0.0
+    checked = 0
+    for name in names:
+        value = params[name]
+        loss = _flat_loss(setting, params, X, Y, name)
+        if name.startswith("b"):
+            indices = [(0,)]
+        else:
+            indices = [(0, j) for j in range(min(value.shape[1], KINK_COLUMNS))]
+        for index in indices:
+            left, right = _one_sided(loss, value, index)
+            got = float(grads[name][index])
+            if where == "output":
+                expected = (left + right) / 2
+            else:
+                expected = left + setting.step_at_zero * (right - left)
+            scale = max(1.0, abs(left), abs(right))
+            worst_outside = max(worst_outside, distance_to_interval(got, (left, right)) / scale)
+            worst_policy = max(worst_policy, abs(got - expected) / scale)
+            checked += 1
+    entry = "z^{(L)}_1 = y_1" if where == "output" else "z^{(1)}_1 = 0"
+    return Measurement(
+        max(worst_outside, worst_policy),
+        f"{checked} coordinates through the kink at ${entry}$ for the first sample; "
+        f"largest distance outside the one-sided interval {scientific(worst_outside)}, "
+        f"largest gap to the policy's value {scientific(worst_policy)}.",
+    )

@@ -1,0 +1,402 @@
+"""Backprop: the derivation, the generated gradient, its checks, and the checks' power to fail."""
+
+from __future__ import annotations
+
+import latexify
+import numpy as np
+import pytest
+import sympy as sp
+
+import symderiv
+from symderiv.errors import InputError
+from symderiv.kinks import kink_policy
+from symderiv.render.document import standalone
+from symderiv.render.latex import latex
+from symderiv.topics import backprop
+from symderiv.topics import backprop_checks as checks
+from symderiv.topics.backprop_elementwise import prove
+from symderiv.topics.backprop_functions import Elementwise, ReLU, U
+from symderiv.topics.backprop_network import Network
+from symderiv.topics.backprop_reference import batch_loss, reference_gradient, relu_mae_gradient
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
+LOSSES = ("mae", "mse", "bce")
+
+
+def setting(widths=(3, 4, 1), activation="relu", loss="mae", alpha=0.01, step=0.0):
+    return checks.Setting(tuple(widths), activation, loss, alpha, step)
+
+
+# ---------------------------------------------------------------- the derivation
+
+
+def test_default_derivation_matches_the_source_formulas():
+    d = symderiv.derive("backprop")
+    assert str(d.results["dl/du"]) == "sign(u - y)"
+    assert str(d.results["dL/dW2"]) == "delta[2]*a[1].T"
+    assert str(d.results["dL/db2"]) == "delta[2]"
+    assert str(d.results["dL/da1"]) == "W[2].T*delta[2]"
+    assert str(d.results["dL/dW1"]) == "delta[1]*x.T"
+    assert str(d.results["dL/db1"]) == "delta[1]"
+    assert latex(d.results["delta1"]) == (
+        r"\left({\mathbf{W}^{(2)}}^{\top} \boldsymbol{\delta}^{(2)}\right) \odot "
+        r"\mathbf{1}_{(\mathbf{z}^{(1)} > 0)}"
+    )
+    assert latex(d.results["delta2"]) == r"\operatorname{sign}\left(\mathbf{z}^{(2)} - \mathbf{y}\right)"
+    assert latex(d.results["batch dL/db1"]) == r"{\boldsymbol{\Delta}^{(1)}}^{\top} \mathbf{1}"
+
+
+def test_default_checks_pass_and_cover_every_kind():
+    results = symderiv.derive("backprop").verify()
+    assert all(r.passed for r in results), [r for r in results if not r.passed]
+    names = [r.name for r in results]
+    assert len(names) == 6
+    assert any("finite differences" in n for n in names)
+    assert any("autograd" in n for n in names)
+    assert any("hand-written" in n for n in names)
+    assert sum("Kink" in n for n in names) == 2
+    proof = results[0]
+    assert proof.max_error == 0 and proof.tolerance == 0
+
+
+def test_report_walks_the_five_steps_and_states_the_kinks():
+    d = symderiv.derive("backprop")
+    tex = standalone(d, d.verify())
+    for heading in ("Step 1: the error at the output", "Step 2: the output layer",
+                    "Step 3: the error reaching the hidden layer",
+                    "Step 4: through the activation", "Step 5: the first layer",
+                    "Summary of the gradients"):
+        assert heading in tex
+    assert r"\mathbf{1}_{(\mathbf{z}^{(1)} > 0)}" in tex
+    assert r"|a^{(2)} y|" in tex  # the note on the missing minus sign
+    assert r"\begin{lstlisting}" in tex and "Delta1" in tex
+    assert r"\operatorname{sign}(0) = 0" in tex
+
+
+def test_set_policy_states_the_subdifferentials():
+    d = symderiv.derive("backprop", kink="set")
+    tex = standalone(d)
+    assert r"\text{any } g \in [-1, 1]" in tex
+    assert r"\text{any } g \in [0, 1]" in tex
+
+
+def test_half_policy_shows_heaviside_and_one_half():
+    tex = standalone(symderiv.derive("backprop", kink="half"))
+    assert r"H\left(\mathbf{z}^{(1)}\right)" in tex
+    assert r"\phi'(0) = \frac{1}{2}" in tex
+
+
+def test_mse_step_mentions_the_missing_half():
+    tex = standalone(symderiv.derive("backprop", loss="mse"))
+    assert r"without the factor $\tfrac12$" in tex
+
+
+def test_listing_is_latexified():
+    formula = latexify.get_latex(relu_mae_gradient)
+    assert r"\mathrm{D1}" in formula
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_activation_and_loss_verifies(activation, loss):
+    d = symderiv.derive("backprop", widths=(2, 3, 1), activation=activation, loss=loss)
+    failed = [r for r in d.verify() if not r.passed]
+    assert not failed
+
+
+@pytest.mark.parametrize("widths", [(2, 1), (3, 4, 2), (2, 3, 3, 2)])
+def test_other_depths_verify(widths):
+    d = symderiv.derive("backprop", widths=widths, activation="leaky_relu", loss="mae",
+                        kink="half")
+    assert all(r.passed for r in d.verify())
+    assert f"dL/dW{len(widths) - 1}" in d.results
+
+
+def test_large_widths_check_entries_numerically():
+    d = symderiv.derive("backprop", widths=(30, 20, 1))
+    proof = d.checks[0]
+    assert "sampled entries" in proof.method
+    assert all(r.passed for r in d.verify())
+
+
+# ---------------------------------------------------------------- the symbolic pieces
+
+
+def test_relu_differentiates_to_the_policy_step():
+    assert ReLU(U, 0).diff(U) == sp.Heaviside(U, 0)
+    assert ReLU(U, sp.Rational(1, 2)).diff(U) == sp.Heaviside(U, sp.Rational(1, 2))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_elementwise_proof_holds(n):
+    proof = prove(Network((n, n, 1), "relu", "mae", kink_policy("zero")))
+    assert proof.mismatches == 0 and proof.entries == n * n + n + n + 1
+
+
+class WrongMaskNetwork(Network):
+    """Its matrix form uses ReLU'(0) = 1/2 while its loss's ReLU says 0."""
+
+    def phi_prime(self):
+        return sp.Heaviside(U, sp.Rational(1, 2))
+
+
+class MissingSignNetwork(Network):
+    """The source's typo taken literally: the output error of |u y| instead of |u - y|."""
+
+    def ell_prime(self):
+        return sp.sign(U)
+
+
+@pytest.mark.parametrize("network_class", [WrongMaskNetwork, MissingSignNetwork])
+def test_elementwise_proof_catches_a_wrong_matrix_form(network_class):
+    proof = prove(network_class((2, 2, 1), "relu", "mae", kink_policy("zero")))
+    assert proof.mismatches > 0
+
+
+def test_elementwise_latex_and_explicit_entries():
+    Z = sp.MatrixSymbol("Z[1]", 2, 2)
+    mask = Elementwise(sp.Lambda(U, sp.Heaviside(U, 0)), Z)
+    assert latex(mask) == r"\mathbf{1}_{(\mathbf{Z}^{(1)} > 0)}"
+    assert mask.as_explicit()[0, 1] == sp.Heaviside(Z[0, 1], 0)
+
+
+# ---------------------------------------------------------------- the generated gradient
+
+
+def problem(widths=(3, 4, 1), loss="mae", samples=6, seed=0):
+    return checks.random_problem(setting(widths, loss=loss), seed, samples)
+
+
+def test_generated_code_is_lambdified_and_has_no_loop():
+    g = backprop.gradient_function((3, 4, 1))
+    assert "_lambdifygenerated" in g.source
+    assert "for " not in g.source and "while " not in g.source
+    assert "Delta1.T @ X" in g.source
+
+
+def test_gradient_function_is_cached():
+    assert backprop.gradient_function((3, 4, 1)).source is backprop.gradient_function(
+        [3, 4, 1]).source
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("kink", ["zero", "half"])
+def test_generated_matches_hand_written_reference(activation, loss, kink):
+    widths = (3, 5, 4, 2)
+    params, X, Y = checks.random_problem(setting(widths, activation, loss), seed=7, samples=9)
+    got = backprop.gradient_function(widths, activation, loss, kink)(params, X, Y)
+    expected = reference_gradient(params, X, Y, activation, loss, 0.01,
+                                  float(kink_policy(kink).step_at_zero))
+    assert list(got) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for name in params:
+        assert got[name].shape == params[name].shape
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-12, atol=1e-14)
+
+
+def test_y_may_be_a_vector_for_one_output():
+    params, X, Y = problem()
+    g = backprop.gradient_function((3, 4, 1))
+    as_matrix, as_vector = g(params, X, Y), g(params, X, Y[:, 0])
+    for name in params:
+        np.testing.assert_array_equal(as_matrix[name], as_vector[name])
+
+
+def test_float32_input_gives_float32_gradients():
+    params, X, Y = problem(loss="mse")
+    g = backprop.gradient_function((3, 4, 1), loss="mse")
+    exact = g(params, X, Y)
+    single = g({k: v.astype(np.float32) for k, v in params.items()}, X.astype(np.float32),
+               Y.astype(np.float32))
+    for name in params:
+        assert single[name].dtype == np.float32
+        np.testing.assert_allclose(single[name], exact[name], rtol=1e-4, atol=1e-5)
+
+
+def test_integer_and_list_inputs_are_converted():
+    params, X, Y = problem(loss="mse")
+    g = backprop.gradient_function((3, 4, 1), loss="mse")
+    rounded = {k: np.round(v).astype(int) for k, v in params.items()}
+    got = g(rounded, np.round(X).astype(int).tolist(), np.round(Y[:, 0]).tolist())
+    expected = g({k: v.astype(float) for k, v in rounded.items()}, np.round(X), np.round(Y))
+    for name in params:
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_kink_policies_differ_only_at_kinks():
+    params, X, Y = checks.hidden_kink_problem(setting())
+    zero = backprop.gradient_function((3, 4, 1), kink="zero")(params, X, Y)
+    half = backprop.gradient_function((3, 4, 1), kink="half")(params, X, Y)
+    assert not np.allclose(zero["b1"][0], half["b1"][0])
+    np.testing.assert_array_equal(zero["b1"][1:], half["b1"][1:])
+    np.testing.assert_array_equal(zero["W2"], half["W2"])
+
+
+def test_output_kink_contributes_nothing_under_sign_zero():
+    params, X, Y = checks.output_kink_problem(setting())
+    full = backprop.gradient_function((3, 4, 1))(params, X, Y)
+    rest = backprop.gradient_function((3, 4, 1))(params, X[1:], Y[1:])
+    np.testing.assert_allclose(full["b2"] * len(X), rest["b2"] * (len(X) - 1), atol=1e-15)
+
+
+# ---------------------------------------------------------------- each check can fail
+
+
+def generated(widths=(3, 4, 1), activation="relu", loss="mae", kink="zero"):
+    return backprop.gradient_function(widths, activation, loss, kink)
+
+
+def scaled(gradient, name, factor):
+    def wrong(params, X, Y):
+        grads = dict(gradient(params, X, Y))
+        grads[name] = grads[name] * factor
+        return grads
+    return wrong
+
+
+def test_finite_difference_check_catches_a_wrong_gradient():
+    s = setting()
+    assert checks.finite_difference_check(generated(), s).error < 1e-6
+    assert checks.finite_difference_check(scaled(generated(), "W1", 1.01), s).error > 1e-4
+
+
+def test_autograd_check_catches_a_wrong_gradient():
+    s = setting()
+    assert checks.autograd_check(generated(), s).error < 1e-10
+    assert checks.autograd_check(scaled(generated(), "b2", 2.0), s).error > 1e-3
+
+
+def test_reference_check_catches_a_wrong_gradient():
+    s = setting(loss="bce", activation="tanh")
+    g = generated(loss="bce", activation="tanh")
+    assert checks.reference_check(g, s).error < 1e-10
+    assert checks.reference_check(scaled(g, "W2", 0.5), s).error > 1e-3
+
+
+def test_hidden_kink_check_catches_the_wrong_policy():
+    s = setting(step=0.0)
+    assert checks.kink_check(generated(kink="zero"), s, "hidden").error < 1e-6
+    # ReLU'(0) = 1/2 lies inside the one-sided interval but is not the zero policy's value.
+    assert checks.kink_check(generated(kink="half"), s, "hidden").error > 1e-3
+
+
+def test_output_kink_check_catches_a_one_sided_value():
+    s = setting()
+
+    def right_derivative(params, X, Y):
+        # sign(0) taken as +1: inside [-1, 1] but not the policy's value.
+        grads = dict(generated()(params, X, Y))
+        grads["b2"] = grads["b2"] + 1.0 / len(X)
+        return grads
+
+    assert checks.kink_check(generated(), s, "output").error < 1e-6
+    assert checks.kink_check(right_derivative, s, "output").error > 1e-3
+
+
+def test_kink_check_catches_a_value_outside_the_interval():
+    s = setting()
+
+    def beyond(params, X, Y):
+        grads = dict(generated()(params, X, Y))
+        grads["b2"] = grads["b2"] + 3.0 / len(X)
+        return grads
+
+    measured = checks.kink_check(beyond, s, "output")
+    assert measured.error > 1e-3
+    assert "outside the one-sided interval $0$" not in measured.detail
+
+
+@pytest.mark.parametrize("activation", ["tanh", "leaky_relu"])
+def test_output_kink_is_exact_for_rounding_activations(activation):
+    s = setting(activation=activation)
+    params, X, Y = checks.output_kink_problem(s)
+    assert np.all(params["W2"][0] == 0)
+    assert checks.kink_check(generated(activation=activation), s, "output").error < 1e-6
+
+
+def test_batch_loss_agrees_with_the_source_loss_for_one_sample():
+    params, X, Y = problem(samples=1)
+    z1 = params["W1"] @ X[0] + params["b1"]
+    z2 = params["W2"] @ np.maximum(z1, 0) + params["b2"]
+    assert batch_loss(params, X, Y, "relu", "mae") == pytest.approx(abs(z2[0] - Y[0, 0]))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"widths": (3,)}, "widths=(3,) has 1 entry; give at least an input and an output width, "
+                       "for example (3, 4, 1)"),
+    ({"widths": (3, 0, 1)}, "widths=(3, 0, 1) has a width below 1; every layer needs at least "
+                            "one unit"),
+    ({"activation": "elu"}, "activation='elu' is not supported; choose one of: relu, leaky_relu, "
+                            "tanh, sigmoid, identity"),
+    ({"loss": "hinge"}, "loss='hinge' is not supported; choose one of: mae, mse, bce"),
+    ({"alpha": 1.0}, "alpha=1.0 is not a leaky-ReLU slope; choose a number with 0 <= alpha < 1"),
+    ({"alpha": -0.1}, "alpha=-0.1 is not a leaky-ReLU slope; choose a number with 0 <= alpha < 1"),
+    ({"kink": "left"}, "kink='left' is not a kink policy; choose one of: zero, half, set"),
+])
+def test_bad_architecture_is_refused(kwargs, message):
+    arguments = {"widths": (3, 4, 1), **kwargs}
+    with pytest.raises(InputError) as caught:
+        backprop.gradient_function(**arguments)
+    assert str(caught.value) == message
+    with pytest.raises(InputError):
+        backprop.derive(**arguments)
+
+
+def test_registry_refuses_bad_widths_text():
+    with pytest.raises(InputError, match=r"widths=\(3,\) has 1 entry"):
+        symderiv.derive("backprop", widths="3")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p, X, y: ({**p, "W1": p["W1"].T}, X, y),
+     "W1 has shape (3, 4); widths=(3, 4, 1) needs (4, 3)"),
+    (lambda p, X, y: ({k: v for k, v in p.items() if k != "b2"}, X, y),
+     "params for widths=(3, 4, 1) need exactly the keys W1, b1, W2, b2; missing b2"),
+    (lambda p, X, y: ({**p, "W3": p["W2"]}, X, y),
+     "params for widths=(3, 4, 1) need exactly the keys W1, b1, W2, b2; unexpected W3"),
+    (lambda p, X, y: (p, X[:, :2], y),
+     "X has shape (6, 2); widths=(3, 4, 1) needs (N, 3) with N >= 1 samples as rows"),
+    (lambda p, X, y: (p, X[0], y),
+     "X has shape (3,); widths=(3, 4, 1) needs (N, 3) with N >= 1 samples as rows"),
+    (lambda p, X, y: (p, X, y[:5]),
+     "y has shape (5, 1); for X of shape (6, 3) it must be (6, 1) or (6,)"),
+    (lambda p, X, y: (p, X, np.zeros((6, 2))),
+     "y has shape (6, 2); for X of shape (6, 3) it must be (6, 1) or (6,)"),
+    (lambda p, X, y: (list(p.values()), X, y),
+     "params must be a mapping with keys W1, b1, W2, b2; got list"),
+])
+def test_bad_shapes_are_refused(change, message):
+    params, X, Y = problem()
+    g = backprop.gradient_function((3, 4, 1))
+    with pytest.raises(InputError) as caught:
+        g(*change(params, X, Y))
+    assert str(caught.value) == message
+
+
+def test_multi_output_y_must_be_a_matrix():
+    params, X, Y = problem(widths=(3, 4, 2))
+    with pytest.raises(InputError) as caught:
+        backprop.gradient_function((3, 4, 2))(params, X, Y[:, 0])
+    assert str(caught.value) == "y has shape (6,); for X of shape (6, 3) it must be (6, 2)"
+
+
+def test_bce_targets_must_be_probabilities():
+    params, X, Y = problem(loss="bce")
+    with pytest.raises(InputError) as caught:
+        backprop.gradient_function((3, 4, 1), loss="bce")(params, X, Y + 2)
+    assert str(caught.value) == "loss='bce' needs targets y in [0, 1]; rescale y or use loss='mse'"
+
+
+def test_generated_code_reuses_activations_for_tanh_and_sigmoid():
+    assert "__imul__(1 - A1**2)" in backprop.gradient_function((3, 4, 1), "tanh").source
+    assert "__imul__(A1*(1 - A1))" in backprop.gradient_function((3, 4, 1), "sigmoid").source
+
+
+def test_multi_output_mean_shows_m_and_fills_it_in():
+    d = symderiv.derive("backprop", widths=(3, 4, 2), loss="mse")
+    assert latex(d.results["delta2"]) == (
+        r"\frac{1}{m} \left(2 \mathbf{z}^{(2)} - 2 \mathbf{y}\right)")
+    assert "/(2*N)" in backprop.gradient_function((3, 4, 2), loss="mse").source
