@@ -229,3 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CHECK_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (say, `| head`) went away: stop quietly, as Unix tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

@@ -23,6 +23,7 @@ Tolerances
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,8 +35,20 @@ ROUNDOFF_TOLERANCE = 1e-10
 MONTE_CARLO_Z = 5.0
 
 
+def _identifier(symbol: sp.Basic, index: int) -> sp.Basic:
+    """A stand-in for ``symbol`` whose name is a Python identifier (``W[1]`` -> ``_W_1__0``)."""
+    name = "_" + re.sub(r"\W", "_", str(symbol.name)) + f"_{index}"
+    if isinstance(symbol, sp.MatrixSymbol):
+        return sp.MatrixSymbol(name, *symbol.shape)
+    return sp.Symbol(name, **symbol.assumptions0)
+
+
 def lambdify_numpy(args: Sequence[sp.Basic], expr: object) -> Callable[..., np.ndarray]:
     """Lambdify ``expr`` for NumPy, with common subexpressions eliminated.
+
+    Symbols whose names are not Python identifiers (the printer's layered names
+    such as ``W[1]``) are renamed first: lambdify would otherwise replace a
+    matrix argument by a scalar placeholder.
 
     Example::
 
@@ -43,8 +56,20 @@ def lambdify_numpy(args: Sequence[sp.Basic], expr: object) -> Callable[..., np.n
         >>> f(np.array([1.0, 2.0]))
         array([1., 4.])
     """
-    function = sp.lambdify(tuple(args), expr, modules="numpy", cse=True, docstring_limit=0)
-    function.argument_names = tuple(str(a) for a in args)
+    args = original = tuple(args)
+    free = set(getattr(expr, "free_symbols", set())) | set(args)
+    rename = {
+        symbol: _identifier(symbol, i)
+        for i, symbol in enumerate(sorted(free, key=str))
+        if isinstance(symbol, (sp.Symbol, sp.MatrixSymbol)) and not str(symbol.name).isidentifier()
+    }
+    if rename:
+        expr = sp.sympify(expr).xreplace(rename) if not isinstance(expr, (list, tuple)) else type(expr)(
+            sp.sympify(e).xreplace(rename) for e in expr
+        )
+        args = tuple(a.xreplace(rename) for a in args)
+    function = sp.lambdify(args, expr, modules="numpy", cse=True, docstring_limit=0)
+    function.argument_names = tuple(str(a) for a in original)
     return function
 
 

@@ -51,7 +51,7 @@ def test_verify_passes_and_fails_with_exit_codes(toy_registered, capsys):
     (["derive", "toy", "--set", "c=-2"], "c=-2 must be positive"),
     (["derive", "toy", "--set", "c=two"], "c='two' is not a valid integer"),
     (["derive", "toy", "--format", "html"], "invalid choice: 'html'"),
-    (["verify", "toy", "--set", "c=2", "backprop"], "--set needs exactly one topic"),
+    (["verify", "toy", "backprop", "--set", "c=2"], "--set needs exactly one topic"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "the following arguments are required: COMMAND"),
 ])
@@ -107,3 +107,12 @@ def test_help_explains_every_command():
     assert done.returncode == 0
     for command in ("list", "derive", "verify", "report", "Exit codes"):
         assert command in done.stdout
+
+
+def test_a_closed_pipe_ends_quietly():
+    done = subprocess.run(
+        f"{sys.executable} -m symderiv derive backprop --format latex | head -n 1",
+        shell=True, capture_output=True, text=True,
+    )
+    assert done.stdout == "\\documentclass[11pt]{article}\n"
+    assert "Traceback" not in done.stderr

@@ -43,3 +43,15 @@ def test_monte_carlo_tolerance_is_z_standard_errors():
     samples = np.array([0.0, 2.0] * 50)
     expected = 5.0 * np.std(samples, ddof=1) / 10.0
     assert monte_carlo_tolerance(samples) == pytest.approx(expected)
+
+
+def test_lambdify_keeps_layered_matrix_arguments_as_matrices():
+    import sympy as sp
+
+    from symderiv.numeric import lambdify_numpy
+
+    delta, x = sp.MatrixSymbol("delta[1]", 3, 1), sp.MatrixSymbol("x", 2, 1)
+    f = lambdify_numpy((delta, x), delta * x.T)
+    assert f.argument_names == ("delta[1]", "x")
+    d, v = np.array([[1.0], [2.0], [3.0]]), np.array([[4.0], [5.0]])
+    np.testing.assert_array_equal(f(d, v), d @ v.T)

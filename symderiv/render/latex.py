@@ -94,6 +94,9 @@ class NotationPrinter(LatexPrinter):
             parts.append(text)
         return r" \odot ".join(parts)
 
+    def _print_OneMatrix(self, expr: sp.OneMatrix) -> str:
+        return r"\mathbf{1}"
+
     def _print_Heaviside(self, expr: sp.Heaviside, exp: str | None = None) -> str:
         arg, value = expr.args[0], expr.args[1] if len(expr.args) > 1 else None
         if value == 0:

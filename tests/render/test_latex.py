@@ -26,6 +26,7 @@ d1 = sp.MatrixSymbol("delta[1]", 4, 1)
     (sp.Heaviside(u, sp.Rational(1, 2)), r"H\left(u\right)"),
     (sp.sign(u - 1), r"\operatorname{sign}\left(u - 1\right)"),
     (sp.Rational(1, 2), r"\frac{1}{2}"),
+    (sp.OneMatrix(3, 1), r"\mathbf{1}"),
 ])
 def test_notation(expr, expected):
     assert latex(expr) == expected
