@@ -21,7 +21,10 @@ d1 = sp.MatrixSymbol("delta[1]", 4, 1)
     (d1, r"\boldsymbol{\delta}^{(1)}"),
     (d1 * x.T, r"\boldsymbol{\delta}^{(1)} {\mathbf{x}}^{\top}"),
     (W1.T * d1, r"{\mathbf{W}^{(1)}}^{\top} \boldsymbol{\delta}^{(1)}"),
-    (sp.HadamardProduct(d1, W1 * x), r"\boldsymbol{\delta}^{(1)} \odot \left(\mathbf{W}^{(1)} \mathbf{x}\right)"),
+    (
+        sp.HadamardProduct(d1, W1 * x),
+        r"\boldsymbol{\delta}^{(1)} \odot \left(\mathbf{W}^{(1)} \mathbf{x}\right)",
+    ),
     (sp.Heaviside(u, 0), r"\mathbf{1}_{(u > 0)}"),
     (sp.Heaviside(u, sp.Rational(1, 2)), r"H\left(u\right)"),
     (sp.sign(u - 1), r"\operatorname{sign}\left(u - 1\right)"),
