@@ -1,0 +1,272 @@
+r"""The two losses as functions of the logit :math:`z` of a sigmoid output, and saturation.
+
+With :math:`p = \sigma(z)`, every derivative in :math:`z` is a polynomial in
+:math:`p` and :math:`y` (because :math:`\sigma' = p(1-p)`). SymPy derives them by
+differentiating in :math:`z` and replacing :math:`e^{-z}` by :math:`(1-p)/p`:
+
+* BCE: :math:`L' = p - y`, :math:`L'' = p(1-p) > 0`, convex;
+* MSE: :math:`L' = (p-y)p(1-p)`, :math:`L'' = p(1-p)[p(1-p) + (p-y)(1-2p)]`, which
+  is negative for :math:`p < 1/3` when :math:`y = 1` (solved, not guessed).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy
+import sympy as sp
+
+from symderiv.derivation import Check, Figure, LinePlot, Measurement, Section, Step, Table
+from symderiv.numeric import ROUNDOFF_TOLERANCE, rng
+from symderiv.topics import convexity_losses as losses
+from symderiv.topics import convexity_reference as ref
+from symderiv.topics.convexity_checks import (
+    Part,
+    confirm,
+    derivative_check,
+    jensen_check,
+    negative_region,
+    scientific,
+    second_derivative_check,
+)
+from symderiv.topics.convexity_losses import P, Y, Z
+
+SIGMOID = 1 / (1 + sp.exp(-Z))
+CONCAVE_POINT = sp.Integer(-2)  # a logit in the solved concave region of MSE(sigmoid), y = 1
+SATURATION_LABEL = 1.0
+SATURATION_LOGITS = tuple(float(v) for v in numpy.linspace(-10.0, 10.0, 81))
+TABLE_LOGITS = (-10.0, -5.0, -2.0, 0.0, 2.0, 5.0)
+
+
+@functools.lru_cache(maxsize=1)
+def derivatives_in_z() -> dict[str, sp.Expr]:
+    """Both losses of p = sigma(z) and their first two derivatives in z, as SymPy gives them."""
+    bce_z = -(Y * sp.log(SIGMOID) + (1 - Y) * sp.log(1 - SIGMOID))
+    mse_z = (SIGMOID - Y) ** 2 / 2
+    bce_first, mse_first = sp.diff(bce_z, Z), sp.diff(mse_z, Z)
+    return {
+        "bce_z": bce_z, "bce_z'": bce_first, "bce_z''": sp.diff(bce_first, Z),
+        "mse_z": mse_z, "mse_z'": mse_first, "mse_z''": sp.diff(mse_first, Z),
+    }
+
+
+def in_p(expr: sp.Expr) -> sp.Expr:
+    """Rewrite an expression in z through p = sigma(z) (e^{-z} = (1-p)/p), factored."""
+    return sp.factor(sp.cancel(expr.subs(sp.exp(-Z), (1 - P) / P)))
+
+
+def _logit_samples(generator: numpy.random.Generator):
+    return generator.uniform(-4, 4, 200), generator.uniform(0, 1, 200)
+
+
+def negative_curvature_check(name: str, exact_value: sp.Expr, z0: float, label: float) -> Check:
+    """The exact (negative) second derivative of MSE(sigmoid) at ``z0`` against a second difference.
+
+    Fails if the second difference is not negative, or does not match ``exact_value``.
+    """
+
+    def run() -> Measurement:
+        numeric = ref.second_difference(lambda u: ref.mse_logits_reference(u, label),
+                                        numpy.array([z0]))[0]
+        if numeric >= 0:
+            return Measurement(numpy.inf, f"second difference {scientific(numeric, 4)} "
+                                          "is not negative.")
+        error = abs(numeric - float(exact_value)) / abs(float(exact_value))
+        return Measurement(error, f"Second difference {scientific(numeric, 7)}.")
+
+    return Check(name, "second difference", run, 1e-5,
+                 "Second differences with $h = 10^{-4}$ are accurate to about $10^{-7}$ "
+                 "relative here; the check also fails if the difference is not negative.")
+
+
+def logit_part(seed: int, samples: int) -> Part:
+    """BCE and MSE of a sigmoid output, as functions of the logit."""
+    raw = derivatives_in_z()
+    bce_first, bce_second = in_p(raw["bce_z'"]), in_p(raw["bce_z''"])
+    mse_first, mse_second = in_p(raw["mse_z'"]), in_p(raw["mse_z''"])
+    confirm(sp.expand(bce_first - (P - Y)) == 0, "dBCE/dz = p - y")
+    confirm(sp.expand(mse_first - (P - Y) * P * (1 - P)) == 0, "dMSE/dz = (p-y)p(1-p)")
+
+    curvature = raw["bce_z''"].subs(Y, 0)  # independent of y
+    sigma_prime = sp.exp(-Z) / (1 + sp.exp(-Z)) ** 2
+    confirm(sp.cancel(curvature - sigma_prime) == 0 and sigma_prime.is_positive is True,
+            "d2BCE/dz2 = e^{-z}/(1+e^{-z})^2 > 0")
+
+    bracket = sp.factor(mse_second / (P * (1 - P)))
+    ends = (sp.factor(bracket.subs(P, 0)), sp.factor(bracket.subs(P, 1)))
+    hard = sp.factor(mse_second.subs(Y, 1))
+    region = negative_region(hard, P)
+    threshold = region.sup
+    logit_threshold = sp.log(threshold / (1 - threshold))
+    exact_value = sp.factor(hard.subs(P, SIGMOID.subs(Z, CONCAVE_POINT)))
+    confirm(exact_value.is_negative is True, "MSE(sigmoid)'' < 0 at z = -2, y = 1")
+    confirm(bool(logit_threshold > CONCAVE_POINT), "z = -2 lies in the concave region")
+
+    steps = [
+        Section("In the logit of a sigmoid output"),
+        Step(
+            r"A network produces a logit $z$ and the probability $p = \sigma(z) = 1/(1+e^{-z})$. "
+            r"Differentiating in $z$ and replacing $e^{-z}$ by $(1-p)/p$ expresses every "
+            r"derivative through $p$. For binary cross-entropy SymPy finds",
+            ((r"\frac{\partial L_{\mathrm{CE}}}{\partial z}", bce_first),
+             (r"\frac{\partial^2 L_{\mathrm{CE}}}{\partial z^2}", bce_second)),
+        ),
+        Step(
+            r"In $z$ directly the second derivative is $e^{-z}/(1+e^{-z})^2$, which SymPy "
+            r"declares positive for real $z$: cross-entropy is strictly convex in the logit, "
+            r"for any label. (This is why logistic regression, a linear logit with this loss, "
+            r"is a convex problem.)",
+            (r"\frac{\partial^2 L_{\mathrm{CE}}}{\partial z^2}", sigma_prime),
+        ),
+        Step(
+            "For the squared error of the probability the same procedure gives",
+            ((r"\frac{\partial L_{\mathrm{MSE}}}{\partial z}", mse_first),
+             (r"\frac{\partial^2 L_{\mathrm{MSE}}}{\partial z^2}", mse_second)),
+        ),
+        Step(
+            r"The factor $p(1-p)$ is positive, so the sign is that of the remaining factor, "
+            r"which at the two ends of $(0, 1)$ equals "
+            rf"${sp.latex(ends[0])}$ and ${sp.latex(ends[1])}$: for every soft label it is negative "
+            r"near one or both ends, so the loss is concave there. For the hard label "
+            r"$y = 1$ SymPy solves the inequality $\partial^2 L/\partial z^2 < 0$ in $p$:",
+            ((r"\frac{\partial^2 L_{\mathrm{MSE}}}{\partial z^2}\Big|_{y=1}", hard),
+             (r"\{p \in (0,1) : \partial^2 L_{\mathrm{MSE}}/\partial z^2 < 0\}", region)),
+        ),
+        Step(
+            rf"that is, every logit $z < {sp.latex(logit_threshold)}$. At the concrete point "
+            rf"$z = {sp.latex(CONCAVE_POINT)}$ the exact second derivative is",
+            (r"\partial^2 L_{\mathrm{MSE}}/\partial z^2|_{z=-2,\,y=1}", exact_value),
+        ),
+        Step(
+            rf"$\approx {float(exact_value):.5f} < 0$, so the squared error of a sigmoid "
+            r"output is not convex in the logit (by symmetry, for $y = 0$ it is concave for "
+            rf"$z > {sp.latex(-logit_threshold)}$)."
+        ),
+    ]
+    results = {
+        "dbce/dz": bce_first,
+        "d2bce/dz2": bce_second,
+        "dmse/dz": mse_first,
+        "d2mse/dz2": mse_second,
+        "d2mse/dz2 at z=-2, y=1": exact_value,
+    }
+
+    def second_in_z(expr):
+        return expr.subs(P, SIGMOID)
+
+    def jensen_sampler(generator, n):
+        return generator.uniform(-8, 8, n), generator.uniform(-8, 8, n)
+
+    labels = rng(seed + 3).uniform(0, 1, samples)
+
+    checks = [
+        derivative_check("BCE($z$): gradient $p - y$", second_in_z(bce_first), (Z, Y),
+                         ref.bce_logits_reference, _logit_samples, seed),
+        second_derivative_check("BCE($z$): second derivative $p(1-p)$",
+                                second_in_z(bce_second), (Z, Y), ref.bce_logits_reference,
+                                _logit_samples, seed),
+        jensen_check("BCE($z$): convex (Jensen)",
+                     lambda z: losses.bce_from_logits(z, labels), jensen_sampler, seed, samples),
+        derivative_check("MSE($z$): gradient $(p-y)p(1-p)$", second_in_z(mse_first), (Z, Y),
+                         ref.mse_logits_reference, _logit_samples, seed),
+        second_derivative_check("MSE($z$): second derivative", second_in_z(mse_second),
+                                (Z, Y), ref.mse_logits_reference, _logit_samples, seed),
+        negative_curvature_check("MSE($z$): negative curvature at $z = -2$", exact_value,
+                                 float(CONCAVE_POINT), 1.0),
+        jensen_check("MSE($z$): not convex (Jensen, $y = 1$)",
+                     lambda z: losses.mse_from_logits(z, 1.0), jensen_sampler, seed, samples,
+                     convex=False),
+    ]
+    signatures = {name: (P, Y) for name in results}
+    signatures["d2mse/dz2 at z=-2, y=1"] = ()
+    return Part(steps, results, checks, signatures)
+
+
+def saturation_series() -> dict[str, tuple[float, ...]]:
+    """The gradients plotted in the saturation figure (y = 1), from the public functions."""
+    z = numpy.array(SATURATION_LOGITS)
+    return {
+        "bce": tuple(float(v) for v in losses.bce_from_logits_gradient(z, SATURATION_LABEL)),
+        "mse": tuple(float(v) for v in losses.mse_from_logits_gradient(z, SATURATION_LABEL)),
+    }
+
+
+def saturation_part() -> Part:
+    """dL/dz for both losses, their limits on a confidently wrong answer, and the figure."""
+    bce_gradient = SIGMOID - 1
+    mse_gradient = (SIGMOID - 1) * SIGMOID * (1 - SIGMOID)
+    # z -> -oo is p -> 0+, and both gradients are polynomials in p: the limits are values at 0
+    limits = (in_p(bce_gradient).subs(P, 0), in_p(mse_gradient).subs(P, 0))
+    ratio = sp.factor(in_p(mse_gradient) / in_p(bce_gradient))
+    series = saturation_series()
+    rows = []
+    z = numpy.array(TABLE_LOGITS)
+    for z0, g_bce, g_mse in zip(TABLE_LOGITS,
+                                losses.bce_from_logits_gradient(z, 1.0),
+                                losses.mse_from_logits_gradient(z, 1.0), strict=True):
+        rows.append((f"${z0:g}$", scientific(abs(g_bce)), scientific(abs(g_mse))))
+
+    steps = [
+        Section("Gradient saturation"),
+        Step(
+            r"Gradient descent on a network sees the loss through $\partial L/\partial z$. Take "
+            r"the label $y = 1$ and a confidently wrong logit, $z \to -\infty$ "
+            r"($p \to 0$). Both gradients are polynomials in $p$, so their limits are their "
+            r"values at $p = 0$:",
+            ((r"\lim_{z\to-\infty} \frac{\partial L_{\mathrm{CE}}}{\partial z}", limits[0]),
+             (r"\lim_{z\to-\infty} \frac{\partial L_{\mathrm{MSE}}}{\partial z}", limits[1]))),
+        Step(
+            r"Cross-entropy keeps a gradient of size one exactly when the prediction is most "
+            r"wrong; the squared error's gradient is the cross-entropy gradient times",
+            (r"\frac{\partial L_{\mathrm{MSE}}/\partial z}{\partial L_{\mathrm{CE}}/\partial z}",
+             ratio),
+        ),
+        Step(
+            r"which vanishes as the sigmoid saturates: a unit that is confidently wrong "
+            r"barely learns. Figure~\ref{fig:convexity-saturation} and the table show both "
+            r"gradients for $y = 1$."
+        ),
+        Figure(
+            "saturation",
+            r"Gradients of the two losses in the logit for the label $y = 1$. Left of $0$ the "
+            r"prediction is wrong; as $z \to -\infty$ the cross-entropy gradient tends to "
+            r"$-1$ while the squared-error gradient tends to $0$."
+            r"\label{fig:convexity-saturation}",
+            LinePlot(
+                x=SATURATION_LOGITS,
+                series=(("cross-entropy: $p - y$", series["bce"]),
+                        ("squared error: $(p - y)\\,p(1 - p)$", series["mse"])),
+                xlabel="logit $z$",
+                ylabel=r"$\partial L / \partial z$",
+                hline=0.0,
+            ),
+        ),
+        Table(r"Size of the gradient $|\partial L/\partial z|$ for the label $y = 1$.",
+              ("$z$", "cross-entropy", "squared error"), tuple(rows)),
+    ]
+
+    def plotted() -> Measurement:
+        exact = [ref.mp_binary(z0, SATURATION_LABEL) for z0 in SATURATION_LOGITS]
+        error = max(
+            ref.relative_to_exact(series["bce"], [e["bce_from_logits_gradient"] for e in exact]),
+            ref.relative_to_exact(series["mse"], [e["mse_from_logits_gradient"] for e in exact]),
+        )
+        return Measurement(error, f"{len(SATURATION_LOGITS)} plotted logits from -10 to 10.")
+
+    def far_wrong() -> Measurement:
+        exact = ref.mp_binary(-50.0, 1.0)
+        error = max(abs(exact["bce_from_logits_gradient"] - float(limits[0])),
+                    abs(exact["mse_from_logits_gradient"] - float(limits[1])))
+        return Measurement(error, "Distance of the mpmath gradients at $z = -50$ from the limits.")
+
+    checks = [
+        Check("Saturation: plotted gradients", "mpmath, 60 digits", plotted,
+              ROUNDOFF_TOLERANCE,
+              "The stable forms lose at most a few ulp; the error is relative to each exact value."),
+        Check("Saturation: limits as $z \\to -\\infty$", "mpmath at $z = -50$", far_wrong,
+              1e-20, r"At $z = -50$ both gradients differ from their limits by about "
+                     r"$\sigma(-50) \approx 2\times 10^{-22}$."),
+    ]
+    results = {"saturation: limits": sp.Matrix(limits), "saturation: ratio": ratio}
+    return Part(steps, results, checks, {"saturation: ratio": (P,)})
+
