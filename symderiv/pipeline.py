@@ -105,4 +105,5 @@ def build_all(
 def _compile(tex: Path) -> Path:
     from symderiv.render.pdf import compile_pdf
 
-    return compile_pdf(tex)
+    compile_pdf(tex)
+    return tex.with_suffix(".pdf")

@@ -50,6 +50,7 @@ _SPECIAL = {
 _PREAMBLE = r"""\usepackage{amsmath}
 \usepackage{amssymb}
 \usepackage{booktabs}
+\usepackage{longtable}
 \usepackage{graphicx}
 \usepackage[margin=2.5cm]{geometry}
 \usepackage{xcolor}
@@ -176,6 +177,18 @@ def _itemize(items: Sequence[str]) -> str:
     return "\\begin{itemize}\n" + "\n".join(lines) + "\n\\end{itemize}\n"
 
 
+def _long_table(columns: str, header: str, rows: Sequence[str]) -> list[str]:
+    """A booktabs longtable, so that a long list of checks breaks across pages."""
+    return [
+        r"{\small",
+        rf"\begin{{longtable}}{{{columns}}}",
+        r"\toprule", header, r"\midrule", r"\endhead",
+        r"\bottomrule", r"\endlastfoot",
+        *rows,
+        r"\end{longtable}}",
+    ]
+
+
 def _render_checks(
     derivation: Derivation, results: Sequence[CheckResult] | None, level: int
 ) -> str:
@@ -185,14 +198,10 @@ def _render_checks(
             "These checks compare each result with an independent computation; "
             "they were not run for this document.\n"
         )
-        rows = [
-            f"{c.name} & {c.method} & {format_number(c.tolerance)} \\\\" for c in derivation.checks
-        ]
-        out += [
-            r"\begin{center}", r"\begin{tabular}{p{0.38\linewidth}p{0.34\linewidth}c}",
-            r"\toprule", r"Check & Compared with & Tolerance \\", r"\midrule", *rows,
-            r"\bottomrule", r"\end{tabular}", r"\end{center}",
-        ]
+        rows = [f"{c.name} & {c.method} & {format_number(c.tolerance)} \\\\" for c in derivation.checks]
+        out += _long_table(
+            r"p{0.38\linewidth}p{0.34\linewidth}c", r"Check & Compared with & Tolerance \\", rows
+        )
         return "\n".join(out) + "\n"
     passed = sum(r.passed for r in results)
     out.append(
@@ -205,12 +214,9 @@ def _render_checks(
         f"{format_number(r.tolerance)} & {verdicts[r.passed]} \\\\"
         for r in results
     ]
-    out += [
-        r"\begin{center}", r"\small",
-        r"\begin{tabular}{p{0.33\linewidth}p{0.3\linewidth}ccc}",
-        r"\toprule", r"Check & Compared with & Error & Tolerance & \\", r"\midrule", *rows,
-        r"\bottomrule", r"\end{tabular}", r"\end{center}",
-    ]
+    out += _long_table(
+        r"p{0.33\linewidth}p{0.3\linewidth}ccc", r"Check & Compared with & Error & Tolerance & \\", rows
+    )
     out.append(_heading(level + 1, "Why these tolerances", star=True))
     by_name = {c.name: c for c in derivation.checks}
     details = []
@@ -286,6 +292,12 @@ def combined(
     ])
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path | str, data: str | bytes) -> bool:
     """Write ``data`` to ``path`` atomically; return False (and touch nothing) if unchanged."""
     path = Path(path)
@@ -297,6 +309,7 @@ def write_atomic(path: Path | str, data: str | bytes) -> bool:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(raw)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -109,3 +109,13 @@ def test_shell_escape_is_off(tmp_path):
     )
     compile_pdf(tex)
     assert not marker.exists()
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    path = tmp_path / "c.tex"
+    old = os.umask(0o022)
+    try:
+        document.write_atomic(path, "z")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
