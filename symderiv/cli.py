@@ -85,10 +85,15 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
     else:
-        print(derivation.title)
-        print("=" * len(derivation.title))
+        import sympy as sp
+
+        title = _plain_text(derivation.title)
+        print(title)
+        print("=" * len(title))
         for name, value in derivation.results.items():
-            print(f"{name} = {value}")
+            print(f"\n{name}:")
+            for line in sp.pretty(value, use_unicode=True, wrap_line=False).splitlines():
+                print("    " + line.rstrip())
     return EXIT_OK
 
 

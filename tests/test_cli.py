@@ -35,7 +35,7 @@ def test_derive_formats(toy_registered, capsys, fmt):
     elif fmt == "latex":
         assert out.startswith("\\documentclass") and "10 x" in out
     else:
-        assert "df/dx = 10*x" in out
+        assert "\ndf/dx:\n    10⋅x\n" in out
 
 
 def test_verify_passes_and_fails_with_exit_codes(toy_registered, capsys):
