@@ -163,7 +163,7 @@ def _render_parameters(derivation: Derivation) -> str:
         rf"\texttt{{{escape_text(k)}={escape_text(_plain(v))}}}"
         for k, v in sorted(derivation.parameters.items())
     ]
-    return "Parameters of this derivation: " + ", ".join(items) + ".\n"
+    return "Parameters of this derivation: " + ",\\allowbreak{} ".join(items) + ".\n"
 
 
 def _plain(value: Any) -> str:
@@ -200,7 +200,7 @@ def _render_checks(
         )
         rows = [f"{c.name} & {c.method} & {format_number(c.tolerance)} \\\\" for c in derivation.checks]
         out += _long_table(
-            r"p{0.38\linewidth}p{0.34\linewidth}c", r"Check & Compared with & Tolerance \\", rows
+            r"p{0.36\linewidth}p{0.32\linewidth}c", r"Check & Compared with & Tolerance \\", rows
         )
         return "\n".join(out) + "\n"
     passed = sum(r.passed for r in results)
@@ -215,7 +215,7 @@ def _render_checks(
         for r in results
     ]
     out += _long_table(
-        r"p{0.33\linewidth}p{0.3\linewidth}ccc", r"Check & Compared with & Error & Tolerance & \\", rows
+        r"p{0.31\linewidth}p{0.29\linewidth}ccc", r"Check & Compared with & Error & Tolerance & \\", rows
     )
     out.append(_heading(level + 1, "Why these tolerances", star=True))
     by_name = {c.name: c for c in derivation.checks}

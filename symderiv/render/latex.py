@@ -94,6 +94,14 @@ class NotationPrinter(LatexPrinter):
             parts.append(text)
         return r" \odot ".join(parts)
 
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        # SymPy parenthesises a fraction in front of a matrix: (1/4) A. Courses write 1/4 A.
+        coefficient, *rest = expr.args
+        if coefficient.is_Rational and coefficient.is_positive and rest:
+            tail = rest[0] if len(rest) == 1 else sp.MatMul(*rest, evaluate=False)
+            return self._print(coefficient) + " " + self._print(tail)
+        return super()._print_MatMul(expr)
+
     def _print_OneMatrix(self, expr: sp.OneMatrix) -> str:
         return r"\mathbf{1}"
 

@@ -30,6 +30,13 @@ d1 = sp.MatrixSymbol("delta[1]", 4, 1)
     (sp.sign(u - 1), r"\operatorname{sign}\left(u - 1\right)"),
     (sp.Rational(1, 2), r"\frac{1}{2}"),
     (sp.OneMatrix(3, 1), r"\mathbf{1}"),
+    (sp.Rational(1, 4) * W1, r"\frac{1}{4} \mathbf{W}^{(1)}"),
+    (sp.Rational(-1, 4) * W1, r"- \frac{1}{4} \mathbf{W}^{(1)}"),
+    (sp.Rational(1, 4) * W1 * x, r"\frac{1}{4} \mathbf{W}^{(1)} \mathbf{x}"),
+    (
+        sp.MatMul(sp.Rational(1, 4), sp.ImmutableMatrix([[1, -1]]), evaluate=False),
+        r"\frac{1}{4} \left(\begin{matrix}1 & -1\end{matrix}\right)",
+    ),
 ])
 def test_notation(expr, expected):
     assert latex(expr) == expected
