@@ -55,7 +55,7 @@ class Setting:
 
 
 def random_problem(setting: Setting, seed: int, samples: int = BATCH_SIZE):
-    """Seeded parameters (He-like scale), inputs and targets away from every kink."""
+    """Seeded parameters (He-like scale), inputs and targets (see :func:`kink_margin`)."""
     generator = rng(seed)
     widths = setting.widths
     params = {}
@@ -85,9 +85,42 @@ def _sampled_indices(shape, generator, count):
     return [np.unravel_index(i, shape) for i in chosen]
 
 
+#: A difference quotient with step h moves a pre-activation by about h times an input of
+#: order one (|x| < 5 here); a kink this many steps away cannot be reached.
+KINK_MARGIN_STEPS = 100
+
+
+def kink_margin(setting: Setting, params, X, Y) -> float:
+    """How close the batch comes to a kink: the smallest kinked pre-activation or residual.
+
+    ``inf`` when neither the activation nor the loss has a kink.
+    """
+    from symderiv.topics.backprop_functions import ACTIVATIONS, LOSSES
+    from symderiv.topics.backprop_reference import activate
+
+    depth = len(setting.widths) - 1
+    margin, a = np.inf, X
+    for layer in range(1, depth + 1):
+        z = a @ params[f"W{layer}"].T + params[f"b{layer}"]
+        if layer < depth and ACTIVATIONS[setting.activation].kinked:
+            margin = min(margin, float(np.min(np.abs(z))))
+        a = z if layer == depth else activate(z, setting.activation, setting.alpha)
+    if LOSSES[setting.loss].kinked:
+        margin = min(margin, float(np.min(np.abs(a - Y))))
+    return margin
+
+
 def finite_difference_check(gradient: Callable, setting: Setting, seed: int = 1) -> Measurement:
-    """Largest relative gap between ``gradient`` and central differences of the loss."""
+    """Largest relative gap between ``gradient`` and central differences of the loss.
+
+    Central differences are only valid away from kinks, so the check fails outright
+    (error ``inf``) if the seeded point comes within ``KINK_MARGIN_STEPS`` steps of one.
+    """
     params, X, Y = random_problem(setting, seed)
+    margin = kink_margin(setting, params, X, Y)
+    if margin < KINK_MARGIN_STEPS * FD_STEP:
+        return Measurement(np.inf, f"The seeded point lies {scientific(margin)} from a kink, "
+                                   "too close for central differences; change the seed.")
     grads = gradient(params, X, Y)
     worst, compared = 0.0, 0
     generator = rng(seed + 100)
@@ -105,8 +138,11 @@ def finite_difference_check(gradient: Callable, setting: Setting, seed: int = 1)
             worst = max(worst, relative_error(np.array([grads[name][index]]), estimate))
             compared += 1
     what = "sampled entries" if sample else "entries (all of them)"
+    near = ("" if np.isinf(margin) else
+            f" The nearest kink is {scientific(margin)} away in pre-activation, more than "
+            f"{KINK_MARGIN_STEPS} steps.")
     return Measurement(worst, f"Compared {compared} {what} at a seeded random point, "
-                              f"$N = {X.shape[0]}$ samples.")
+                              f"$N = {X.shape[0]}$ samples.{near}")
 
 
 def autograd_check(gradient: Callable, setting: Setting, seed: int = 2) -> Measurement:
@@ -132,7 +168,7 @@ def reference_check(gradient: Callable, setting: Setting, seed: int = 3) -> Meas
     if source_network(setting):
         listed = relu_mae_gradient(X, Y, params["W1"], params["b1"], params["W2"], params["b2"])
         expected = dict(zip(("W1", "b1", "W2", "b2"), listed, strict=True))
-        how = "the listed function \\texttt{relu\\_mae\\_gradient}"
+        how = "the function \\texttt{relu\\_\\allowbreak mae\\_\\allowbreak gradient} listed above"
     else:
         expected = reference_gradient(params, X, Y, setting.activation, setting.loss,
                                       setting.alpha, setting.step_at_zero)
@@ -250,10 +286,15 @@ def kink_check(gradient: Callable, setting: Setting, where: str) -> Measurement:
             worst_outside = max(worst_outside, distance_to_interval(got, (left, right)) / scale)
             worst_policy = max(worst_policy, abs(got - expected) / scale)
             checked += 1
-    entry = "z^{(L)}_1 = y_1" if where == "output" else "z^{(1)}_1 = 0"
+    depth = len(setting.widths) - 1
+    entry = f"z^{{({depth})}}_1 = y_1" if where == "output" else "z^{(1)}_1 = 0"
+    layer = names[0][1:]
+    coordinates = (f"$b^{{({layer})}}_1$ and {checked - 1} entries of row 1 of "
+                   f"$\\mathbf{{W}}^{{({layer})}}$")
     return Measurement(
         max(worst_outside, worst_policy),
-        f"{checked} coordinates through the kink at ${entry}$ for the first sample; "
+        f"{checked} coordinates ({coordinates}) move through the kink at ${entry}$ for the "
+        "first sample; "
         f"largest distance outside the one-sided interval {scientific(worst_outside)}, "
         f"largest gap to the policy's value {scientific(worst_policy)}.",
     )

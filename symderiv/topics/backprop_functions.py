@@ -38,85 +38,92 @@ def _numpy(printer, name: str) -> str:
     return printer._module_format("numpy." + name)
 
 
-class ReLU(sp.Function):
-    r""":math:`\max(0, u)`; the second argument is :math:`H(0)`, the derivative used at 0."""
+class _ScalarFunction(sp.Function):
+    """A real function of the network's scalars: ``fdiff`` in the first argument only.
 
-    nargs = 2
+    Subclasses give :meth:`derivative`, :meth:`call_latex` (the LaTeX without a
+    power) and ``_numpycode``.
+    """
+
     is_real = True
+
+    def derivative(self) -> sp.Expr:
+        raise NotImplementedError
+
+    def call_latex(self, printer) -> str:
+        raise NotImplementedError
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         if argindex != 1:
             raise sp.ArgumentIndexError(self, argindex)
+        return self.derivative()
+
+    def _latex(self, printer, exp: str | None = None) -> str:
+        text = self.call_latex(printer)
+        return f"{text}^{{{exp}}}" if exp else text
+
+
+class ReLU(_ScalarFunction):
+    r""":math:`\max(0, u)`; the second argument is :math:`H(0)`, the derivative used at 0."""
+
+    nargs = 2
+
+    def derivative(self) -> sp.Expr:
         u, at_zero = self.args
         return sp.Heaviside(u, at_zero)
 
-    def _latex(self, printer, exp: str | None = None) -> str:
-        text = r"\operatorname{ReLU}\left(" + printer._print(self.args[0]) + r"\right)"
-        return f"{text}^{{{exp}}}" if exp else text
+    def call_latex(self, printer) -> str:
+        return r"\operatorname{ReLU}\left(" + printer._print(self.args[0]) + r"\right)"
 
     def _numpycode(self, printer) -> str:
         return f"{_numpy(printer, 'maximum')}({printer._print(self.args[0])}, 0)"
 
 
-class LeakyReLU(sp.Function):
+class LeakyReLU(_ScalarFunction):
     r""":math:`\max(\alpha u, u)` for :math:`0 \le \alpha < 1`; arguments ``(u, alpha, H(0))``."""
 
     nargs = 3
-    is_real = True
 
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        if argindex != 1:
-            raise sp.ArgumentIndexError(self, argindex)
+    def derivative(self) -> sp.Expr:
         u, alpha, at_zero = self.args
         return alpha + (1 - alpha) * sp.Heaviside(u, at_zero)
 
-    def _latex(self, printer, exp: str | None = None) -> str:
+    def call_latex(self, printer) -> str:
         u, alpha, _ = self.args
-        text = (
-            r"\operatorname{LeakyReLU}_{" + printer._print(alpha) + r"}\left("
-            + printer._print(u) + r"\right)"
-        )
-        return f"{text}^{{{exp}}}" if exp else text
+        return (r"\operatorname{LeakyReLU}_{" + printer._print(alpha) + r"}\left("
+                + printer._print(u) + r"\right)")
 
     def _numpycode(self, printer) -> str:
         u, alpha, _ = (printer._print(a) for a in self.args)
         return f"{_numpy(printer, 'maximum')}({u}, ({alpha})*{u})"
 
 
-class Sigmoid(sp.Function):
+class Sigmoid(_ScalarFunction):
     r""":math:`\sigma(u) = 1 / (1 + e^{-u})`, evaluated as :math:`e^{-\operatorname{softplus}(-u)}`."""
 
     nargs = 1
-    is_real = True
 
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        if argindex != 1:
-            raise sp.ArgumentIndexError(self, argindex)
+    def derivative(self) -> sp.Expr:
         return self * (1 - self)
 
-    def _latex(self, printer, exp: str | None = None) -> str:
-        text = r"\sigma\left(" + printer._print(self.args[0]) + r"\right)"
-        return rf"{text}^{{{exp}}}" if exp else text
+    def call_latex(self, printer) -> str:
+        return r"\sigma\left(" + printer._print(self.args[0]) + r"\right)"
 
     def _numpycode(self, printer) -> str:
         u = printer._print(self.args[0])
         return f"{_numpy(printer, 'exp')}(-{_numpy(printer, 'logaddexp')}(0, -({u})))"
 
 
-class Softplus(sp.Function):
+class Softplus(_ScalarFunction):
     r""":math:`\log(1 + e^{u})`, evaluated as ``logaddexp(0, u)`` so it never overflows."""
 
     nargs = 1
-    is_real = True
 
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        if argindex != 1:
-            raise sp.ArgumentIndexError(self, argindex)
+    def derivative(self) -> sp.Expr:
         return Sigmoid(self.args[0])
 
-    def _latex(self, printer, exp: str | None = None) -> str:
-        text = r"\log\left(1 + e^{" + printer._print(self.args[0]) + r"}\right)"
-        return f"{text}^{{{exp}}}" if exp else text
+    def call_latex(self, printer) -> str:
+        return r"\log\left(1 + e^{" + printer._print(self.args[0]) + r"}\right)"
 
     def _numpycode(self, printer) -> str:
         return f"{_numpy(printer, 'logaddexp')}(0, {printer._print(self.args[0])})"

@@ -220,7 +220,10 @@ def gradient_function(widths, activation: str = "relu", loss: str = "mae", kink:
         values = _check_params(params, expected, described)
         X, Y = _check_data(_floating(X), _floating(y), widths, described)
         if loss == "bce" and (np.any(Y < 0) or np.any(Y > 1)):
-            raise InputError("loss='bce' needs targets y in [0, 1]; rescale y or use loss='mse'")
+            raise InputError(
+                f"loss='bce' needs targets y in [0, 1]; got values from {Y.min():g} to "
+                f"{Y.max():g}; rescale y or use loss='mse'"
+            )
         grads = function(X, Y, X.shape[0], *(values[name] for name in names))
         return dict(zip(names, grads, strict=True))
 
@@ -255,7 +258,8 @@ def _check_params(params: Mapping[str, np.ndarray], expected: dict[str, tuple[in
         value = _floating(params[name])
         if value.shape != shape:
             raise InputError(
-                f"{name} has shape {value.shape}; {described} needs {shape}"
+                f"{name} has shape {value.shape}; {described} needs {shape} "
+                "(W_l is (out, in) and b_l is (out,), with out = widths[l], in = widths[l-1])"
             )
         values[name] = value
     return values

@@ -5,7 +5,11 @@ once for NumPy and autograd alike (finite differences and autograd
 differentiate it); :func:`reference_gradient` is backpropagation written by
 hand, with the kink policy's :math:`H(0)` passed in as a number;
 :func:`relu_mae_gradient` is the source's network written out straight, the
-listing the report shows and the hand-written competitor in the benchmark.
+listing the report shows and the hand-written competitor in the benchmark. It
+writes ``np.transpose(D)`` and ``np.transpose(D) @ ones`` rather than ``D.T`` and
+``np.sum(D, axis=0)`` because latexify-py typesets the former as
+:math:`D^\top` and :math:`D^\top \mathbf{1}`, while it prints the latter as
+``D.T`` and as a sum that has lost its axis.
 """
 
 from __future__ import annotations
@@ -101,9 +105,11 @@ def reference_gradient(params: Mapping[str, np.ndarray], X, Y, activation: str, 
 
 
 def relu_mae_gradient(X, y, W1, b1, W2, b2):
-    Z1 = X @ W1.T + b1
+    Z1 = X @ np.transpose(W1) + b1
     A1 = np.maximum(Z1, 0)
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ np.transpose(W2) + b2
     D2 = np.sign(Z2 - y) / len(X)
     D1 = np.multiply(D2 @ W2, np.heaviside(Z1, 0))
-    return D1.T @ X, np.sum(D1, axis=0), D2.T @ A1, np.sum(D2, axis=0)
+    ones = np.ones(len(X))
+    return (np.transpose(D1) @ X, np.transpose(D1) @ ones,
+            np.transpose(D2) @ A1, np.transpose(D2) @ ones)

@@ -57,6 +57,11 @@ def _shape(widths) -> str:
     return ", ".join(f"{n} = {w}" for n, w in zip(names, widths, strict=True))
 
 
+def _has_kinks(network: Network) -> bool:
+    kinked_activation = network.depth > 1 and ACTIVATIONS[network.activation].kinked
+    return LOSSES[network.loss].kinked or kinked_activation
+
+
 def statement(network: Network) -> str:
     depth = network.depth
     if depth == 1:
@@ -71,9 +76,10 @@ def statement(network: Network) -> str:
         f"(widths ${_shape(network.widths)}$). "
         "Derive, by backpropagation, the gradient of the loss with respect to every weight "
         "matrix and bias vector, in matrix notation with the errors "
-        r"$\delta^{(l)} = \partial L / \partial \mathbf{z}^{(l)}$; "
-        "say what the derivative is where the loss or the activation has a kink; and "
-        "confirm the matrix formulas entry by entry."
+        r"$\delta^{(l)} = \partial L / \partial \mathbf{z}^{(l)}$"
+        + ("; say what the derivative is where the loss or the activation has a kink; "
+           if _has_kinks(network) else ", ")
+        + "and confirm the matrix formulas entry by entry."
     )
 
 
@@ -83,10 +89,12 @@ def assumptions(network: Network) -> tuple[str, ...]:
         r"column per unit of layer $l-1$, so $\partial L/\partial \mathbf{W}^{(l)}$ has the "
         r"shape of $\mathbf{W}^{(l)}$.",
         r"Losses are averaged the way the common frameworks define them: over the $m$ outputs "
-        r"of a sample and over the $N$ samples of a batch. For one output and one sample this "
-        r"is the source's $L = |z^{(2)} - y|$.",
-        network.policy.description,
+        r"of a sample and over the $N$ samples of a batch."
+        + (r" For one output and one sample this is the source's $L = |z^{(2)} - y|$."
+           if network.loss == "mae" else ""),
     ]
+    if _has_kinks(network):
+        items.append(network.policy.description)
     if network.activation == "leaky_relu":
         items.append(r"The leaky ReLU is $\max(\alpha u, u)$ with $0 \le \alpha < 1$.")
     return tuple(items)
@@ -100,11 +108,14 @@ def forward_steps(network: Network, one: Sweep) -> list[Step]:
     else:
         loss_rows.append(("L", rf"\frac{{1}}{{{network.outputs}}} \sum_{{k=1}}^{{{network.outputs}}}"
                                rf" \ell\left(z^{{({network.depth})}}_k, y_k\right)"))
-    text = (
-        r"The input $\mathbf{x}$ passes through the layers; the output layer is linear, so "
-        rf"the prediction is $\mathbf{{z}}^{{({network.depth})}}$ itself and the loss compares it "
-        "with the target."
-    )
+    output = rf"$\mathbf{{z}}^{{({network.depth})}}$"
+    if network.loss == "bce":
+        compared = (rf"{output} is the logit, and the loss compares the probability "
+                    rf"$\sigma({output[1:-1]})$ with the target.")
+    else:
+        compared = f"the prediction is {output} itself and the loss compares it with the target."
+    text = (r"The input $\mathbf{x}$ passes through the layers; the output layer is linear, so "
+            + compared)
     steps = [Step(text, rows), Step("The loss of one sample is", tuple(loss_rows))]
     if network.loss == "mse":
         steps.append(Step(
@@ -167,16 +178,21 @@ def layer_titles(layer: int, depth: int) -> tuple[str, str, str]:
 
 
 def weight_steps(one: Sweep, layer: int) -> list[Step]:
+    """The weight and bias gradients of ``layer``; the argument is spelled out at the top layer."""
     delta = _bold("delta", layer)
     below = r"\mathbf{x}" if layer == 1 else _bold("a", layer - 1)
     z = _bold("z", layer)
-    text = (
-        rf"Hold ${delta}$ fixed. A change $d{z}$ changes the loss by "
-        rf"$\operatorname{{tr}}({{{delta}}}^\top d{z})$ to first order, and "
-        rf"${z} = {_bold('W', layer)} {below} + {_bold('b', layer)}$. "
-        "SymPy's matrix calculus differentiates this pairing with respect to the weights "
-        "and the bias:"
-    )
+    pairing = rf"$\operatorname{{tr}}({{{delta}}}^\top d{z})$"
+    affine = rf"${z} = {_bold('W', layer)} {below} + {_bold('b', layer)}$"
+    if layer == one.network.depth:
+        text = (
+            rf"Hold ${delta}$ fixed. A change $d{z}$ changes the loss by {pairing} to first "
+            rf"order, and {affine}. SymPy's matrix calculus differentiates this pairing with "
+            "respect to the weights and the bias:"
+        )
+    else:
+        text = (rf"As for the output layer, SymPy differentiates the pairing {pairing}, now "
+                rf"with {affine}:")
     return [Step(text, (
         (_d("L", _bold("W", layer)), one.gradients[f"W{layer}"]),
         (_d("L", _bold("b", layer)), one.gradients[f"b{layer}"]),
@@ -193,7 +209,14 @@ def upstream_steps(one: Sweep, layer: int) -> list[Step]:
 
 
 def activation_steps(network: Network, one: Sweep, layer: int) -> list[Step]:
+    """Through the activation of ``layer``; its derivative and kink are stated once, at the top."""
     a, z = _bold("a", layer), _bold("z", layer)
+    if layer < network.depth - 1:
+        return [Step(
+            rf"With ${a} = \phi({z})$ and the same $\phi'$ as above, the chain rule again "
+            "multiplies entry by entry:",
+            (_bold("delta", layer), one.definition("delta", layer)),
+        )]
     steps = [Step(
         rf"Since ${a} = \phi({z})$ entry by entry, with $\phi = "
         rf"{ACTIVATIONS[network.activation].latex_name}$, SymPy's derivative of $\phi$ is",
@@ -278,10 +301,23 @@ def batch_steps(network: Network, batch: Sweep) -> list[Step]:
 
 def generated_code_text(widths, activation, loss, kink, alpha) -> str:
     source = generated_gradient(widths, activation, loss, kink, alpha).source.strip()
+    rules = []
+    if widths[-1] == 1 and len(widths) > 2:
+        rules.append(rf"with one output $\boldsymbol{{\Delta}}^{{({len(widths) - 1})}}$ is a "
+                     r"single column, so its product with a row of weights is an outer "
+                     r"product, printed as a broadcasting \texttt{*}")
+    in_place = [name for name in ("iadd", "imul") if f"__{name}__" in source]
+    if in_place:
+        names = " and ".join(rf"\texttt{{\_\_{name}\_\_}}" for name in in_place)
+        rules.append(f"{names} update{'s' if len(in_place) == 1 else ''} a freshly computed "
+                     "product in place instead of allocating another batch-sized array")
+    count = {1: "One printing rule makes", 2: "Two printing rules make"}.get(len(rules))
+    note = (f" {count} the code faster than a literal transcription: " + "; ".join(rules)
+            + ".") if count else ""
     return (
         r"\texttt{gradient\_function} is not written by hand: \texttt{sympy.lambdify} prints "
-        "the batch formulas above, one line per definition, as NumPy code. For these "
-        "parameters it generated\n"
+        "the batch formulas above, one line per definition, as NumPy code." + note
+        + " For these parameters it generated the following function:\n"
         r"\begin{lstlisting}" + "\n" + source + "\n" + r"\end{lstlisting}"
     )
 
@@ -304,9 +340,12 @@ def notes(network: Network) -> tuple[str, ...]:
         r"\texttt{zero} policy.",
         r"The source calls the network three-layer; it has three layers of units (input, "
         r"hidden, output) but two layers of weights, which is what the superscripts count.",
-        r"With one output, $z^{(2)}$, $\mathbf{b}^{(2)}$ and $\delta^{(2)}$ are scalars "
-        r"(the source sets some of them in bold), and "
-        r"$\partial\mathcal{L}/\partial \mathbf{W}^{(2)} = \delta^{(2)} "
-        r"\mathbf{a}^{(1)\top}$ is a $1 \times h$ row, the shape of $\mathbf{W}^{(2)}$.",
+        r"With one output, $z^{(2)}$, $b^{(2)}$ and $\delta^{(2)}$ are scalars, which the "
+        r"source sets sometimes in bold and sometimes not. This report writes them in bold "
+        r"throughout, as vectors of length $m$ (here $m = 1$), so that the same formulas "
+        r"serve any number of outputs; "
+        r"$\partial L/\partial \mathbf{W}^{(2)} = \boldsymbol{\delta}^{(2)} "
+        r"\mathbf{a}^{(1)\top}$ is then an $m \times h$ matrix, a $1 \times h$ row for "
+        r"the source's network, the shape of $\mathbf{W}^{(2)}$.",
     ]
     return tuple(items)

@@ -13,9 +13,9 @@ they fail.
 * :func:`second_derivative_check`: a derived second derivative against the
   central second difference of a hand-written loss.
 * :func:`derivative_check`: a derived first derivative against autograd.
-* :func:`jensen_check`: random Jensen gaps; for a convex function every gap
-  must be :math:`\le 0` up to rounding, for a non-convex one some gap must be
-  positive.
+* :func:`jensen_check`: random Jensen gaps (chord minus curve); for a convex
+  function every gap must be :math:`\ge 0` up to rounding, for a non-convex one
+  some gap must be negative.
 """
 
 from __future__ import annotations
@@ -89,6 +89,29 @@ def negative_region(expr: sp.Expr, variable: sp.Symbol, low=0, high=1) -> sp.Set
 Sampler = Callable[[numpy.random.Generator], tuple[numpy.ndarray, ...]]
 
 
+def _pointwise_check(
+    name: str,
+    method: str,
+    derived: Callable[..., numpy.ndarray],
+    expected: Callable[..., numpy.ndarray],
+    sampler: Sampler,
+    seed: int,
+    tolerance: float,
+    why: str,
+) -> Check:
+    """``derived`` against ``expected`` at the points ``sampler`` draws (the first array varies)."""
+
+    def run() -> Measurement:
+        first, *rest = sampler(rng(seed))
+        reference = expected(first, *rest)
+        actual = numpy.broadcast_to(derived(first, *rest), reference.shape)
+        return Measurement(
+            relative_error(actual, reference), f"Largest error over {first.size} random points."
+        )
+
+    return Check(name, method, run, tolerance, why)
+
+
 def second_derivative_check(
     name: str,
     expr: sp.Expr,
@@ -98,24 +121,16 @@ def second_derivative_check(
     seed: int,
 ) -> Check:
     """``expr`` (a second derivative in ``args[0]``) against second differences of ``reference``."""
-    derived = lambdify_numpy(args, expr)
 
-    def run() -> Measurement:
-        first, *rest = sampler(rng(seed))
-        expected = ref.second_difference(lambda u: reference(u, *rest), first)
-        actual = numpy.broadcast_to(derived(first, *rest), expected.shape)
-        return Measurement(
-            relative_error(actual, expected), f"Largest error over {first.size} random points."
-        )
+    def differences(first, *rest):
+        return ref.second_difference(lambda u: reference(u, *rest), first)
 
-    return Check(
-        name,
-        "second differences",
-        run,
+    return _pointwise_check(
+        name, "second differences", lambdify_numpy(args, expr), differences, sampler, seed,
         SECOND_DIFFERENCE_TOLERANCE,
-        "Central second differences of the hand-written NumPy loss. With step "
-        "$h = 10^{-4}$, rounding contributes about $4\\epsilon|f|/h^2 < 10^{-7}$ and "
-        "truncation $h^2|f''''|/12 < 10^{-6}$ relative to $|f''|$ at the sampled points.",
+        r"Central second differences (step $h = 10^{-4}$) of the hand-written NumPy loss: "
+        r"rounding ($4\epsilon|f|/h^2$) and truncation ($h^2|f''''|/12$) together stay below "
+        r"$10^{-6}$ of $|f''|$ at the sampled points; the tolerance $10^{-5}$ leaves a factor 10.",
     )
 
 
@@ -128,25 +143,15 @@ def derivative_check(
     seed: int,
 ) -> Check:
     """``expr`` (a first derivative in ``args[0]``) against autograd's elementwise gradient."""
-    derived = lambdify_numpy(args, expr)
-    gradient = autograd.elementwise_grad(reference)
-
-    def run() -> Measurement:
-        first, *rest = sampler(rng(seed))
-        expected = gradient(first, *rest)
-        actual = numpy.broadcast_to(derived(first, *rest), expected.shape)
-        return Measurement(
-            relative_error(actual, expected), f"Largest error over {first.size} random points."
-        )
-
-    return Check(
-        name,
-        "autograd gradient",
-        run,
-        ROUNDOFF_TOLERANCE,
+    return _pointwise_check(
+        name, "autograd gradient", lambdify_numpy(args, expr),
+        autograd.elementwise_grad(reference), sampler, seed, ROUNDOFF_TOLERANCE,
         "Autograd differentiates the hand-written NumPy loss exactly; only float64 rounding "
         "separates the two.",
     )
+
+
+JENSEN_GAP = r"$tf(a) + (1-t)f(b) - f(ta + (1-t)b)$"
 
 
 def jensen_check(
@@ -157,11 +162,13 @@ def jensen_check(
     samples: int,
     convex: bool = True,
 ) -> Check:
-    r"""Random Jensen gaps of ``loss`` (points along the first axis of the sampled arrays).
+    r"""Random Jensen gaps :math:`t f(a) + (1-t) f(b) - f(ta + (1-t)b)` of ``loss``.
 
-    Convex: the error is the largest gap, relative to the size of the losses.
-    Not convex: the error is how far the largest gap falls short of the
-    rounding level, so it is 0 exactly when a clear violation was found.
+    Points lie along the first axis of the sampled arrays. Convex: every gap
+    must be :math:`\ge 0`, and the error is the most negative gap relative to
+    the size of the losses. Not convex: the error is how far the most negative
+    gap falls short of :math:`-10^{-10}`, so it is 0 exactly when a violation
+    beyond rounding was found.
     """
 
     def run() -> Measurement:
@@ -169,36 +176,28 @@ def jensen_check(
         a, b = sampler(generator, samples)
         t = generator.uniform(0, 1, a.shape[0])
         gaps = ref.jensen_gaps(loss, a, b, t)
-        worst = float(gaps.max())
-        count = int((gaps > ROUNDOFF_TOLERANCE).sum())
+        smallest = float(gaps.min())
+        count = int((gaps < -ROUNDOFF_TOLERANCE).sum())
         if convex:
             scale = max(1.0, float(numpy.max(numpy.abs(loss(a)))),
                         float(numpy.max(numpy.abs(loss(b)))))
             return Measurement(
-                max(0.0, worst) / scale,
-                f"Largest gap {scientific(worst)} over {a.shape[0]} random pairs "
-                f"({count} above rounding).",
+                max(0.0, -smallest) / scale,
+                f"Smallest gap {scientific(smallest)} over {a.shape[0]} random pairs "
+                f"({count} below rounding).",
             )
         return Measurement(
-            max(0.0, ROUNDOFF_TOLERANCE - worst),
+            max(0.0, ROUNDOFF_TOLERANCE + smallest),
             f"{count} of {a.shape[0]} random pairs violate Jensen's inequality; "
-            f"the largest gap is {scientific(worst, 3)}.",
+            f"the most negative gap is {scientific(smallest, 3)}.",
         )
 
     if convex:
-        why = (
-            "For a convex function every gap $f(ta + (1-t)b) - tf(a) - (1-t)f(b)$ is "
-            "$\\le 0$; positive gaps of rounding size ($10^{-10}$ of the loss scale) are allowed."
-        )
+        why = (f"For a convex function every gap {JENSEN_GAP} is $\\ge 0$; negative gaps of "
+               "rounding size ($10^{-10}$ of the loss scale) are allowed.")
     else:
-        why = (
-            "The error is how far the largest gap falls short of the round-off level "
-            "$10^{-10}$; it is $0$ exactly when a violation beyond rounding was found."
-        )
-    return Check(
-        name,
-        f"Jensen gaps, {samples} pairs",
-        run,
-        ROUNDOFF_TOLERANCE if convex else 0.0,
-        why,
-    )
+        why = (f"A gap {JENSEN_GAP} below $-10^{{-10}}$, beyond rounding, proves "
+               "non-convexity; the error is how far the most negative gap falls short of that "
+               "level, so it is $0$ exactly when such a violation was found.")
+    return Check(name, f"Jensen gaps, {samples} pairs", run,
+                 ROUNDOFF_TOLERANCE if convex else 0.0, why)

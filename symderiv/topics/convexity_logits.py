@@ -86,6 +86,12 @@ def logit_part(seed: int, samples: int) -> Part:
     mse_first, mse_second = in_p(raw["mse_z'"]), in_p(raw["mse_z''"])
     confirm(sp.expand(bce_first - (P - Y)) == 0, "dBCE/dz = p - y")
     confirm(sp.expand(mse_first - (P - Y) * P * (1 - P)) == 0, "dMSE/dz = (p-y)p(1-p)")
+    # SymPy factors with (p - 1); the report shows the same products written with (1 - p)
+    shown = {"bce''": P * (1 - P), "mse'": (P - Y) * P * (1 - P),
+             "mse''": P * (1 - P) * (P * (1 - P) + (P - Y) * (1 - 2 * P))}
+    confirm(all(sp.expand(derived - shown[key]) == 0 for key, derived in
+                (("bce''", bce_second), ("mse'", mse_first), ("mse''", mse_second))),
+            "the displayed forms equal SymPy's derivatives")
 
     curvature = raw["bce_z''"].subs(Y, 0)  # independent of y
     sigma_prime = sp.exp(-Z) / (1 + sp.exp(-Z)) ** 2
@@ -101,6 +107,10 @@ def logit_part(seed: int, samples: int) -> Part:
     exact_value = sp.factor(hard.subs(P, SIGMOID.subs(Z, CONCAVE_POINT)))
     confirm(exact_value.is_negative is True, "MSE(sigmoid)'' < 0 at z = -2, y = 1")
     confirm(bool(logit_threshold > CONCAVE_POINT), "z = -2 lies in the concave region")
+    # the mirror image for y = 0, solved rather than argued by symmetry
+    region_zero = negative_region(sp.factor(mse_second.subs(Y, 0)), P)
+    confirm(region_zero == sp.Interval.open(1 - threshold, 1),
+            "for y = 0 the concave region is the mirror image of the one for y = 1")
 
     steps = [
         Section("In the logit of a sigmoid output"),
@@ -109,7 +119,7 @@ def logit_part(seed: int, samples: int) -> Part:
             r"Differentiating in $z$ and replacing $e^{-z}$ by $(1-p)/p$ expresses every "
             r"derivative through $p$. For binary cross-entropy SymPy finds",
             ((r"\frac{\partial L_{\mathrm{CE}}}{\partial z}", bce_first),
-             (r"\frac{\partial^2 L_{\mathrm{CE}}}{\partial z^2}", bce_second)),
+             (r"\frac{\partial^2 L_{\mathrm{CE}}}{\partial z^2}", shown["bce''"])),
         ),
         Step(
             r"In $z$ directly the second derivative is $e^{-z}/(1+e^{-z})^2$, which SymPy "
@@ -120,27 +130,30 @@ def logit_part(seed: int, samples: int) -> Part:
         ),
         Step(
             "For the squared error of the probability the same procedure gives",
-            ((r"\frac{\partial L_{\mathrm{MSE}}}{\partial z}", mse_first),
-             (r"\frac{\partial^2 L_{\mathrm{MSE}}}{\partial z^2}", mse_second)),
+            ((r"\frac{\partial L_{\mathrm{MSE}}}{\partial z}", shown["mse'"]),
+             (r"\frac{\partial^2 L_{\mathrm{MSE}}}{\partial z^2}", shown["mse''"])),
         ),
         Step(
             r"The factor $p(1-p)$ is positive, so the sign is that of the remaining factor, "
             r"which at the two ends of $(0, 1)$ equals "
-            rf"${sp.latex(ends[0])}$ and ${sp.latex(ends[1])}$: for every soft label it is negative "
-            r"near one or both ends, so the loss is concave there. For the hard label "
-            r"$y = 1$ SymPy solves the inequality $\partial^2 L/\partial z^2 < 0$ in $p$:",
+            rf"${sp.latex(ends[0])}$ and ${sp.latex(ends[1])}$. For a soft label both are "
+            r"negative, for a hard label one of them is, so for every label in $[0, 1]$ the "
+            r"second derivative is negative near at least one end: the loss is concave there. "
+            r"For the hard label $y = 1$ SymPy solves the inequality "
+            r"$\partial^2 L/\partial z^2 < 0$ in $p$:",
             ((r"\frac{\partial^2 L_{\mathrm{MSE}}}{\partial z^2}\Big|_{y=1}", hard),
              (r"\{p \in (0,1) : \partial^2 L_{\mathrm{MSE}}/\partial z^2 < 0\}", region)),
         ),
         Step(
             rf"that is, every logit $z < {sp.latex(logit_threshold)}$. At the concrete point "
-            rf"$z = {sp.latex(CONCAVE_POINT)}$ the exact second derivative is",
+            rf"$z = {sp.latex(CONCAVE_POINT)}$ the exact second derivative, about "
+            rf"${float(exact_value):.5f}$, is",
             (r"\partial^2 L_{\mathrm{MSE}}/\partial z^2|_{z=-2,\,y=1}", exact_value),
         ),
         Step(
-            rf"$\approx {float(exact_value):.5f} < 0$, so the squared error of a sigmoid "
-            r"output is not convex in the logit (by symmetry, for $y = 0$ it is concave for "
-            rf"$z > {sp.latex(-logit_threshold)}$)."
+            r"so the squared error of a sigmoid output is not convex in the logit. For $y = 0$ "
+            rf"SymPy finds the mirror image, the region ${sp.latex(region_zero)}$ in $p$, that is "
+            rf"$z > {sp.latex(-logit_threshold)}$."
         ),
     ]
     results = {
@@ -198,6 +211,7 @@ def saturation_part() -> Part:
     # z -> -oo is p -> 0+, and both gradients are polynomials in p: the limits are values at 0
     limits = (in_p(bce_gradient).subs(P, 0), in_p(mse_gradient).subs(P, 0))
     ratio = sp.factor(in_p(mse_gradient) / in_p(bce_gradient))
+    confirm(sp.expand(ratio - P * (1 - P)) == 0, "the ratio of the gradients is p(1-p)")
     series = saturation_series()
     rows = []
     z = numpy.array(TABLE_LOGITS)
@@ -216,10 +230,11 @@ def saturation_part() -> Part:
             ((r"\lim_{z\to-\infty} \frac{\partial L_{\mathrm{CE}}}{\partial z}", limits[0]),
              (r"\lim_{z\to-\infty} \frac{\partial L_{\mathrm{MSE}}}{\partial z}", limits[1]))),
         Step(
-            r"Cross-entropy keeps a gradient of size one exactly when the prediction is most "
-            r"wrong; the squared error's gradient is the cross-entropy gradient times",
+            r"As the prediction becomes confidently wrong, the cross-entropy gradient tends to "
+            r"size one while the squared error's vanishes; the squared error's gradient is the "
+            r"cross-entropy gradient times",
             (r"\frac{\partial L_{\mathrm{MSE}}/\partial z}{\partial L_{\mathrm{CE}}/\partial z}",
-             ratio),
+             P * (1 - P)),
         ),
         Step(
             r"which vanishes as the sigmoid saturates: a unit that is confidently wrong "
@@ -251,7 +266,7 @@ def saturation_part() -> Part:
             ref.relative_to_exact(series["bce"], [e["bce_from_logits_gradient"] for e in exact]),
             ref.relative_to_exact(series["mse"], [e["mse_from_logits_gradient"] for e in exact]),
         )
-        return Measurement(error, f"{len(SATURATION_LOGITS)} plotted logits from -10 to 10.")
+        return Measurement(error, f"{len(SATURATION_LOGITS)} plotted logits from $-10$ to $10$.")
 
     def far_wrong() -> Measurement:
         exact = ref.mp_binary(-50.0, 1.0)

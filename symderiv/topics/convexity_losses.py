@@ -53,7 +53,8 @@ from symderiv.numeric import lambdify_numpy
 Z = sp.Symbol("z", real=True)
 Y = sp.Symbol("y", real=True)
 P = sp.Symbol("p", real=True)
-YHAT = sp.Symbol("yhat", real=True)  # printed as \hat{y}
+# named by its LaTeX, which also makes SymPy print yhat - y rather than -y + yhat
+YHAT = sp.Symbol(r"\hat{y}", real=True)
 
 SOFTMAX_TARGET_SLACK = 1e-9
 

@@ -25,7 +25,7 @@ import sympy as sp
 from symderiv.derivation import Check, Listing, Measurement, Section, Step
 from symderiv.numeric import ROUNDOFF_TOLERANCE, lambdify_numpy, relative_error, rng
 from symderiv.topics import convexity_reference as ref
-from symderiv.topics.convexity_checks import Part, scientific
+from symderiv.topics.convexity_checks import Part, jensen_check, scientific
 
 W1, W2, V1, V2, X, Y = sp.symbols("w1 w2 v1 v2 x y", real=True)
 EXAMPLE = {X: sp.Integer(1), Y: sp.Integer(1)}
@@ -133,30 +133,13 @@ def jensen_witness_check(
 
 
 def random_violation_check(name: str, loss, dimension: int, seed: int, samples: int) -> Check:
-    """Random pairs of parameters must contain a Jensen violation (a non-convexity witness)."""
+    """Random pairs of parameters at the example (x, y) = (1, 1) must violate Jensen's inequality."""
 
-    def run() -> Measurement:
-        generator = rng(seed)
-        a = generator.uniform(-2, 2, (samples, dimension))
-        b = generator.uniform(-2, 2, (samples, dimension))
-        t = generator.uniform(0, 1, samples)
-        gaps = ref.jensen_gaps(lambda th: loss(th.T, 1.0, 1.0), a, b, t)
-        worst = float(gaps.max())
-        count = int((gaps > ROUNDOFF_TOLERANCE).sum())
-        return Measurement(
-            max(0.0, ROUNDOFF_TOLERANCE - worst),
-            f"{count} of {samples} random pairs violate Jensen's inequality; "
-            f"the largest gap is {scientific(worst, 3)}.",
-        )
+    def parameter_pairs(generator, n):
+        return generator.uniform(-2, 2, (n, dimension)), generator.uniform(-2, 2, (n, dimension))
 
-    return Check(
-        name,
-        f"Jensen gaps, {samples} pairs",
-        run,
-        0.0,
-        "The error is how far the largest gap falls short of the round-off level "
-        r"$10^{-10}$; it is $0$ exactly when a violation beyond rounding was found.",
-    )
+    return jensen_check(name, lambda theta: loss(theta.T, 1.0, 1.0), parameter_pairs, seed,
+                        samples, convex=False)
 
 
 # --------------------------------------------------------------------------- derivation
@@ -251,8 +234,10 @@ def _relu_network(seed: int, samples: int) -> Part:
 
     steps = [
         Step(
-            r"A ReLU network shows the same, for a reason that holds in every network: "
-            r"hidden units can be permuted. Take two hidden units and no biases,",
+            r"A ReLU network shows the same for a reason shared by every network with two or "
+            r"more hidden units in a layer: permuting them leaves the function unchanged, so "
+            r"every minimiser has permuted copies, and the average of two copies is usually "
+            r"not a minimiser. Take two hidden units and no biases,",
             (r"\hat y", yhat),
         ),
         Step(

@@ -10,9 +10,10 @@ evaluated by mpmath with 60 significant digits.
 
 Probes
 ------
-:func:`jensen_gaps` returns :math:`f(t a + (1-t) b) - [t f(a) + (1-t) f(b)]`
-for many random pairs: every gap is :math:`\le 0` for a convex function, and a
-positive gap is a witness of non-convexity. :func:`second_difference` is the
+:func:`jensen_gaps` returns the gap between chord and curve,
+:math:`t f(a) + (1-t) f(b) - f(t a + (1-t) b)`, for many random pairs: every gap
+is :math:`\ge 0` for a convex function, and a negative gap is a witness of
+non-convexity. :func:`second_difference` is the
 central second difference :math:`(f(x+h) - 2f(x) + f(x-h))/h^2`.
 """
 
@@ -80,16 +81,16 @@ def jensen_gaps(
     b: numpy.ndarray,
     t: numpy.ndarray,
 ) -> numpy.ndarray:
-    r"""``f(t a + (1-t) b) - (t f(a) + (1-t) f(b))`` for each pair (rows of ``a``, ``b``).
+    r"""``t f(a) + (1-t) f(b) - f(t a + (1-t) b)`` for each pair (rows of ``a``, ``b``).
 
     ``f`` maps an array of points (points along the first axis) to their values;
-    ``t`` has one weight per pair. Positive entries violate Jensen's inequality.
+    ``t`` has one weight per pair. Negative entries violate Jensen's inequality.
     """
     a = numpy.asarray(a, dtype=float)
     b = numpy.asarray(b, dtype=float)
     t = numpy.asarray(t, dtype=float)
     weight = t.reshape(t.shape + (1,) * (a.ndim - 1))
-    return f(weight * a + (1 - weight) * b) - (t * f(a) + (1 - t) * f(b))
+    return t * f(a) + (1 - t) * f(b) - f(weight * a + (1 - weight) * b)
 
 
 def relative_to_exact(actual: numpy.ndarray, exact: numpy.ndarray) -> float:

@@ -196,8 +196,10 @@ def stability_part() -> Part:
         Step(
             r"The textbook formulas overflow: $e^{-z}$ is $\infty$ in float64 for $z < -709$, "
             r"and $\log(1 - \sigma(z))$ is $\log 0$ once $\sigma(z)$ rounds to $1$. At the "
-            rf"{len(EXTREME_LOGITS) * len(LABELS)} test points below, the seven textbook "
-            rf"functions of the logit return {failures} infinite or undefined values. The "
+            rf"{len(EXTREME_LOGITS) * len(LABELS)} (logit, label) pairs of the check "
+            r"``Stable: logit functions'' (logits from $-10^{300}$ to $10^{300}$), the seven "
+            rf"textbook functions of the logit return {failures} infinite or undefined values. "
+            r"The "
             r"functions in \texttt{symderiv.topics.convexity} are lambdified from forms in "
             r"which no exponential has a positive argument and no loss is a difference of "
             r"large terms, with $\operatorname{log1p}(u) = \log(1 + u)$:"
@@ -205,10 +207,11 @@ def stability_part() -> Part:
         Step("The building blocks, each defined through the ones before it, are", block_rows),
         Step("and the functions evaluate", form_rows),
         Step(
-            r"Each form is proved equal to the textbook formula by SymPy: on each half-line "
+            r"Each form is proved equal to the textbook formula by SymPy. On each half-line "
             r"$z > 0$ and $z < 0$, where $\max$, $\min$ and $|\cdot|$ resolve, the difference "
-            r"has derivative zero and vanishes at $z = 0$; the forms in $p$ are identical "
-            r"after expanding the logarithms."
+            r"becomes a function of $u = e^{|z|}$: a rational one, whose numerator expands to $0$, "
+            r"or one with logarithms, whose derivative in $u$ is $0$ and whose value at $u = 1$ "
+            r"($z = 0$) is $0$. The forms in $p$ are identical after expanding the logarithms."
         ),
         Step(
             r"Input policy. Probabilities must lie strictly inside $(0, 1)$: the functions of "

@@ -94,6 +94,9 @@ def test_mse_step_mentions_the_missing_half():
 def test_listing_is_latexified():
     formula = latexify.get_latex(relu_mae_gradient)
     assert r"\mathrm{D1}" in formula
+    # the bias gradients typeset as D^T 1, not as a sum that has lost its axis
+    assert r"\mathbf{D1}^\intercal \cdot \mathrm{ones}" in formula
+    assert r"\sum" not in formula and ".T" not in formula
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -280,28 +283,26 @@ def test_hidden_kink_check_catches_the_wrong_policy():
     assert checks.kink_check(generated(kink="half"), s, "hidden").error > 1e-3
 
 
-def test_output_kink_check_catches_a_one_sided_value():
-    s = setting()
+def output_slope_at_kink(value):
+    """The generated gradient with sign(0) replaced by ``value`` for the kinked first sample."""
 
-    def right_derivative(params, X, Y):
-        # sign(0) taken as +1: inside [-1, 1] but not the policy's value.
+    def gradient(params, X, Y):
         grads = dict(generated()(params, X, Y))
-        grads["b2"] = grads["b2"] + 1.0 / len(X)
+        grads["b2"] = grads["b2"] + value / len(X)
         return grads
 
+    return gradient
+
+
+def test_output_kink_check_catches_a_one_sided_value():
+    s = setting()
     assert checks.kink_check(generated(), s, "output").error < 1e-6
-    assert checks.kink_check(right_derivative, s, "output").error > 1e-3
+    # sign(0) taken as +1: inside [-1, 1] but not the policy's value.
+    assert checks.kink_check(output_slope_at_kink(1.0), s, "output").error > 1e-3
 
 
 def test_kink_check_catches_a_value_outside_the_interval():
-    s = setting()
-
-    def beyond(params, X, Y):
-        grads = dict(generated()(params, X, Y))
-        grads["b2"] = grads["b2"] + 3.0 / len(X)
-        return grads
-
-    measured = checks.kink_check(beyond, s, "output")
+    measured = checks.kink_check(output_slope_at_kink(3.0), setting(), "output")
     assert measured.error > 1e-3
     assert "outside the one-sided interval $0$" not in measured.detail
 
@@ -352,7 +353,8 @@ def test_registry_refuses_bad_widths_text():
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda p, X, y: ({**p, "W1": p["W1"].T}, X, y),
-     "W1 has shape (3, 4); widths=(3, 4, 1) needs (4, 3)"),
+     "W1 has shape (3, 4); widths=(3, 4, 1) needs (4, 3) (W_l is (out, in) and b_l is "
+     "(out,), with out = widths[l], in = widths[l-1])"),
     (lambda p, X, y: ({k: v for k, v in p.items() if k != "b2"}, X, y),
      "params for widths=(3, 4, 1) need exactly the keys W1, b1, W2, b2; missing b2"),
     (lambda p, X, y: ({**p, "W3": p["W2"]}, X, y),
@@ -386,8 +388,9 @@ def test_multi_output_y_must_be_a_matrix():
 def test_bce_targets_must_be_probabilities():
     params, X, Y = problem(loss="bce")
     with pytest.raises(InputError) as caught:
-        backprop.gradient_function((3, 4, 1), loss="bce")(params, X, Y + 2)
-    assert str(caught.value) == "loss='bce' needs targets y in [0, 1]; rescale y or use loss='mse'"
+        backprop.gradient_function((3, 4, 1), loss="bce")(params, X, np.full_like(Y, 2.5))
+    assert str(caught.value) == ("loss='bce' needs targets y in [0, 1]; got values from 2.5 to "
+                                 "2.5; rescale y or use loss='mse'")
 
 
 def test_generated_code_reuses_activations_for_tanh_and_sigmoid():
@@ -400,3 +403,43 @@ def test_multi_output_mean_shows_m_and_fills_it_in():
     assert latex(d.results["delta2"]) == (
         r"\frac{1}{m} \left(2 \mathbf{z}^{(2)} - 2 \mathbf{y}\right)")
     assert "/(2*N)" in backprop.gradient_function((3, 4, 2), loss="mse").source
+
+
+# ---------------------------------------------------------------- review additions
+
+
+def test_finite_difference_check_refuses_a_point_at_a_kink(monkeypatch):
+    s = setting()
+    assert checks.kink_margin(s, *checks.random_problem(s, 1)) > 100 * 1e-6
+    at_kink = checks.hidden_kink_problem(s)
+    monkeypatch.setattr(checks, "random_problem", lambda setting, seed, samples=5: at_kink)
+    measured = checks.finite_difference_check(generated(), s)
+    assert measured.error == np.inf
+    assert "too close for central differences" in measured.detail
+
+
+def test_kink_margin_is_infinite_without_kinks():
+    s = setting(activation="tanh", loss="mse")
+    assert checks.kink_margin(s, *checks.random_problem(s, 1)) == np.inf
+
+
+def test_kink_checks_name_the_output_layer():
+    names = [c.name for c in symderiv.derive("backprop", widths=(2, 3, 3, 1)).checks]
+    assert "Kink of $|u|$ at $z^{(3)}_1 = y_1$" in names
+    assert not any("z^{(L)}" in n for n in names)
+
+
+def test_alpha_is_a_parameter_only_of_the_leaky_relu():
+    relu = symderiv.derive("backprop")
+    assert "alpha" not in relu.parameters
+    assert backprop.derive(alpha=0.3) is backprop.derive()
+    leaky = symderiv.derive("backprop", activation="leaky_relu", alpha=0.2)
+    assert leaky.parameters["alpha"] == 0.2
+
+
+def test_deeper_networks_state_the_activation_and_the_pairing_once():
+    d = symderiv.derive("backprop", widths=(2, 3, 3, 2), activation="leaky_relu")
+    tex = standalone(d)
+    assert tex.count(r"SymPy's derivative of $\phi$ is") == 1
+    assert tex.count("Hold $") == 1
+    assert tex.count("the same $\\phi'$ as above") == 1

@@ -18,6 +18,7 @@ from symderiv.render.document import standalone
 from symderiv.topics import convexity
 from symderiv.topics import convexity_losses as losses
 from symderiv.topics import convexity_parameters as params
+from symderiv.topics import convexity_prediction as prediction
 from symderiv.topics import convexity_reference as ref
 from symderiv.topics import convexity_softmax as softmax_part
 from symderiv.topics import convexity_stability as stability
@@ -418,3 +419,26 @@ def test_softmax_keeps_tiny_losses():
     loss = convexity.softmax_cross_entropy(logits, [[0.0, 1.0, 0.0]])
     assert exact > 0
     assert loss[0] == pytest.approx(exact, rel=1e-13)
+
+
+# --------------------------------------------------------------------------- review additions
+
+
+def test_jensen_gap_is_chord_minus_curve():
+    a, b, t = np.array([0.0, -1.0]), np.array([2.0, 3.0]), np.array([0.25, 0.5])
+    gaps = ref.jensen_gaps(lambda u: u**2 / 2, a, b, t)
+    np.testing.assert_allclose(gaps, t * (1 - t) * (a - b) ** 2 / 2)
+    assert np.all(ref.jensen_gaps(lambda u: -(u**2), a, b, t) < 0)
+
+
+def test_stationary_point_check_uses_the_derived_point():
+    assert not _fails(prediction.stationary_point_check("ok", Y, 0))
+    assert _fails(prediction.stationary_point_check("bad", Y / 2, 0))
+    assert _fails(prediction.stationary_point_check("bad", 1 - Y, 0))
+
+
+def test_report_separates_soft_and_hard_labels(derivation):
+    text = standalone(derivation)
+    assert "For a hard label the root lies outside $(0, 1)$" in text
+    assert r"\left(\frac{2}{3}, 1\right)" in text  # the y = 0 region, solved
+    assert derivation.results["bce: minimiser"] == Y
