@@ -268,6 +268,24 @@ def standalone(derivation: Derivation, results: Sequence[CheckResult] | None = N
     ])
 
 
+_READING_GUIDE = r"""\chapter*{Reading this document}
+\addcontentsline{toc}{chapter}{Reading this document}
+Each chapter takes one question from a deep-learning course, states it, and
+derives the answer step by step. Every formula that appears as a result was
+produced by SymPy (differentiation, integration, solving, simplification),
+not typed in, and every result was then compared with a computation that does
+not reuse its symbolic expression: finite differences, the \texttt{autograd}
+package, a separately written NumPy implementation, Monte Carlo sampling,
+numerical quadrature, or exact rational arithmetic.
+
+A chapter ends with two sections. \emph{Where the source question differs}
+lists the places where the usual statement of the question is loose or wrong,
+and what is true instead. \emph{Checks} lists every comparison that was run,
+the largest discrepancy it found, the tolerance it was held to, and why that
+tolerance is the right one.
+"""
+
+
 def combined(
     parts: Sequence[tuple[Derivation, Sequence[CheckResult] | None]],
     title: str = "The mathematics of deep learning, derived and checked",
@@ -286,6 +304,7 @@ def combined(
         r"\begin{document}",
         r"\maketitle",
         r"\tableofcontents",
+        _READING_GUIDE,
         *chapters,
         r"\end{document}",
         "",
