@@ -40,6 +40,18 @@ def _box_faces(c0, c1, h0, h1, n0, n1) -> list[list[tuple[float, float]]]:
     return [front, top, right]
 
 
+def _visible_shading(c0, c1, h0, h1, n0, n1) -> list[list[tuple[float, float]]]:
+    """The parts of the shaded block that lie on the outside of the whole box.
+
+    The block's own inner faces are hidden behind the unshaded cells, so only
+    its front (n = 0), top (h = 1) and right (c = 1) faces are drawn, each
+    where it touches the outside.
+    """
+    front, top, right = _box_faces(c0, c1, h0, h1, n0, n1)
+    return ([front] if n0 == 0 else []) + ([top] if h1 == 1 else []) + (
+        [right] if c1 == 1 else [])
+
+
 def _extent(axis: str, reduced: frozenset[str], groups: int) -> tuple[float, float]:
     if axis in reduced:
         return (0.0, 1.0 / groups) if axis == "C" and groups > 1 else (0.0, 1.0)
@@ -53,9 +65,8 @@ def _draw_panel(ax, title: str, reduced: frozenset[str], groups: int) -> None:
     h_extent = _extent("HW", reduced, groups)
     h0, h1 = 1 - h_extent[1], 1.0   # the top slice, so the shaded top face shows
     n0, n1 = _extent("N", reduced, groups)
-    for face in _box_faces(c0, c1, h0, h1, n0, n1):
-        ax.add_patch(Polygon(face, closed=True, facecolor=SHADE, edgecolor=EDGE,
-                             lw=0.9, alpha=0.85))
+    for face in _visible_shading(c0, c1, h0, h1, n0, n1):
+        ax.add_patch(Polygon(face, closed=True, facecolor=SHADE, edgecolor=EDGE, lw=0.9))
     # grid lines on the visible faces, one per slice, over the shading
     for step in range(1, SLICES["C"]):
         t = step / SLICES["C"]

@@ -67,6 +67,11 @@ def _statistic(kind: str, values: np.ndarray, slopes: np.ndarray) -> tuple[float
     raise ValueError(kind)
 
 
+def _thousands(count: int) -> str:
+    r"""``400000`` as :math:`400\,000`, grouped in thousands by thin spaces."""
+    return "$" + f"{count:,}".replace(",", r"\,") + "$"
+
+
 def monte_carlo_moment_check(
     name: str, kind: str, exact: float, activation: str, alpha: float, tau: float, seed: int,
     samples: int = MONTE_CARLO_SAMPLES,
@@ -81,15 +86,14 @@ def monte_carlo_moment_check(
         return Measurement(
             abs(estimate - float(exact)),
             f"Exact ${float(exact):.6f}$, Monte Carlo ${estimate:.6f}$ from "
-            f"${samples}$ draws (seed {seed}).",
+            f"{_thousands(samples)} draws (seed {seed}).",
         )
 
     return Check(
-        name, f"Monte Carlo, {samples} Gaussian draws", run, tolerance,
-        f"{numeric.MONTE_CARLO_Z:g} standard errors of the Monte Carlo average, a standard "
-        r"error being the sample standard deviation of the averaged terms over $\sqrt{N}$ "
-        "(the tolerance helper of symderiv's numeric module); a false alarm is rarer than "
-        "one in a million.",
+        name, f"Monte Carlo, {_thousands(samples)} draws", run, tolerance,
+        f"{numeric.MONTE_CARLO_Z:g} standard errors $s/\\sqrt{{N}}$ of the average, $s$ "
+        "being the sample standard deviation of the $N$ terms (a false alarm is rarer than one "
+        "in a million).",
     )
 
 
@@ -133,8 +137,8 @@ def quadrature_check(
     return Check(
         name, f"mpmath quadrature ({QUADRATURE_DIGITS} digits)", run,
         numeric.ROUNDOFF_TOLERANCE,
-        "Quadrature at 30 digits is exact far beyond double precision, so the two "
-        "may differ only by the rounding of the symbolic value to a float.",
+        f"Quadrature at {QUADRATURE_DIGITS} digits; only the rounding of the symbolic value "
+        "to a float separates the two.",
     )
 
 
@@ -153,11 +157,13 @@ def linearisation_check(name: str, exact: sp.Expr, offset: float, slope: float, 
             value = mpmath.quad(
                 lambda z: (offset + slope * z) ** 2 * mpmath.npdf(z, 0, t), [-mpmath.inf, mpmath.inf]
             )
-        return Measurement(abs(float(value) - float(exact)), f"At $\\tau = {tau:g}$.")
+        return Measurement(abs(float(value) - float(exact)),
+                           f"Compared at $\\tau = {tau:g}$.")
 
     return Check(
         name, "mpmath quadrature", run, numeric.ROUNDOFF_TOLERANCE,
-        "Quadrature at 30 digits; the values agree up to float rounding.",
+        f"Quadrature at {QUADRATURE_DIGITS} digits; only the rounding of the symbolic value "
+        "to a float separates the two.",
     )
 
 
@@ -183,7 +189,7 @@ def exact_rational_check(name: str, pairs: Sequence[tuple[str, sp.Expr, Fraction
         return Measurement(worst, detail)
 
     return Check(
-        name, r"exact rationals (\texttt{fractions.Fraction})", run, 0.0,
+        name, r"exact \texttt{Fraction} arithmetic", run, 0.0,
         "Both sides are exact rational numbers, so they must be equal.",
     )
 
@@ -265,21 +271,21 @@ def depth_factor_check(
         for (label, _), values in residuals.items():
             by_series.setdefault(label, []).append(values)
         ratios = ", ".join(
-            f"{label} ${math.exp(np.mean(np.concatenate(parts))):.3f}$"
+            f"{label}: ${math.exp(np.mean(np.concatenate(parts))):.3f}$"
             for label, parts in by_series.items()
         )
         return Measurement(
             abs(means[worst]),
-            f"Measured over predicted per-layer factor of the {what} (geometric mean): "
+            f"Measured/predicted per-layer factor of the {what} (geometric mean); "
             f"{ratios}.",
         )
 
     return Check(
         name, "deep-network simulation", run, tolerance,
-        f"{numeric.MONTE_CARLO_Z:g} standard errors of the mean per-layer log-ratio "
-        "(the Monte Carlo tolerance helper), per layer shape. Neighbouring "
-        "ratios share a layer and are negatively correlated, so this overstates the "
-        "standard error; the bias $-\\kappa/(2n)$ of a log-ratio is below a tenth of it.",
+        f"{numeric.MONTE_CARLO_Z:g} standard errors of the mean per-layer log-ratio, per "
+        "layer shape; this is conservative, since neighbouring ratios share a layer and are "
+        "negatively correlated, and the bias $-\\kappa/(2n)$ of a log-ratio is below a "
+        "tenth of it.",
     )
 
 
@@ -301,9 +307,10 @@ def band_check(name: str, measured: np.ndarray, excess: float, width: int) -> Ch
 
     return Check(
         name, "deep-network simulation", run, numeric.MONTE_CARLO_Z,
-        r"The error is $\max_l |\log q_l| / s_l$ with the derived spread "
-        r"$s_l = \sqrt{(\kappa (l-1) + 4)/n}$; a band of "
-        f"{numeric.MONTE_CARLO_Z:g} standard deviations. At the last layer this is "
+        r"The error is $\max_l |\log q_l| / s_l$ with the random-walk spread "
+        r"$s_l = \sqrt{(\kappa (l-1) + 4)/n}$, an upper estimate of the standard deviation of "
+        f"$\\log q_l$; the band is ${numeric.MONTE_CARLO_Z:g}\\,s_l$ on each side. At the "
+        "last layer this is "
         f"$q \\in [{math.exp(-numeric.MONTE_CARLO_Z * spreads[-1]):.3g}, "
         f"{math.exp(numeric.MONTE_CARLO_Z * spreads[-1]):.3g}]$.",
     )

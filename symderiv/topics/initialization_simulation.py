@@ -256,17 +256,24 @@ def _constant_width(results, alpha, depth, width, batch, seed):
             r"exact rescalings of one another, $q_l(c\sigma) = c^{2(l-1)} q_l(\sigma)$."
         ),
         Step(
-            r"A finite layer does not meet this prediction exactly. Given the previous layer, "
-            r"$q_{l+1}/q_l$ is an average over $n$ units of i.i.d.\ terms "
-            r"$\sigma^2 n\, \phi(\xi)^2$, $\xi \sim \mathcal{N}(0, 1)$, with relative variance "
+            r"A finite network does not follow this line exactly. For one input, the $n$ "
+            r"pre-activations of a layer are i.i.d.\ Gaussian given the layer before, so the "
+            r"ratio of consecutive mean squares is an average of $n$ i.i.d.\ terms "
+            r"$n\sigma^2 \phi(\xi)^2$, $\xi \sim \mathcal{N}(0, 1)$, with relative variance "
             r"$\kappa = \operatorname{Var}[\phi(\xi)^2] / E[\phi(\xi)^2]^2$. So $\log q_l$ "
-            r"performs a random walk with step variance $\kappa/n$ around the predicted line: "
-            r"$E[q_l] = 1$ for He exactly, but a single network drifts. With "
-            r"$E[\max(0,\xi)^4] = 3/2$ from the same integrals,",
+            r"performs a random walk with step variance about $\kappa/n$ around the predicted "
+            r"line: He's rule is right on average, but a single network drifts. The two end "
+            r"points add about $2/n$ each, because $q_l$ divides one mean square of $n$ Gaussian "
+            r"pre-activations by another. This is the picture for a single input; a batch of "
+            r"distinct inputs averages part of the fluctuation away, so $s_l$ below is an upper "
+            r"estimate of the spread of $\log q_l$, loose in the first layers (over 40 seeded "
+            r"networks of width 64 and depth 20 the tests measure between $0.5\,s_{20}$ and "
+            r"$s_{20}$ at the last layer). With $E[\max(0,\xi)^4] = 3/2$ from the same "
+            r"integrals,",
             (
                 (r"\kappa_{\mathrm{ReLU}}", fluctuation_excess("relu")),
                 (r"\kappa_{\mathrm{leaky}}", fluctuation_excess("leaky_relu")),
-                (r"s_l = \operatorname{sd}[\log q_l]",
+                (r"s_l",
                  r"\sqrt{(\kappa (l-1) + 4)/n}" + rf" \quad (s_{{{depth}}} = {spread:.2f}"
                  rf"\text{{ here}})"),
             ),

@@ -137,8 +137,12 @@ def linearisation(name: str) -> sp.Expr:
 @functools.cache
 def linearised_second_moment(name: str) -> sp.Expr:
     r""":math:`E[(\phi(0) + \phi'(0) z)^2]` for :math:`z \sim \mathcal{N}(0, \tau^2)`."""
-    integral = sp.Integral(linearisation(name) ** 2 * gaussian_density(), (Z, -sp.oo, sp.oo))
-    return sp.expand(integral.doit())
+    # Integrating monomial by monomial is the same integral and three times faster.
+    terms = sp.Add.make_args(sp.expand(linearisation(name) ** 2))
+    return sp.expand(sum(
+        (sp.Integral(term * gaussian_density(), (Z, -sp.oo, sp.oo)).doit() for term in terms),
+        sp.Integer(0),
+    ))
 
 
 # --------------------------------------------------------------------------- conditions
@@ -257,7 +261,10 @@ def uniform_bound(variance: Any) -> sp.Expr:
     r"""The bound :math:`b` of :math:`U(-b, b)` with variance ``variance``: :math:`b = \sqrt{3}\,\sigma`."""
     value = sp.nsimplify(sp.sympify(variance))
     if value.is_number and not value.is_positive:
-        raise InputError(f"variance={variance!r} must be positive")
+        raise InputError(
+            f"variance={variance!r} is not a weight variance; pass a positive value, "
+            "for example weight_variance('he', 256)"
+        )
     return _uniform_bound_symbolic().subs(SIGMA, sp.sqrt(value))
 
 

@@ -27,6 +27,7 @@ whole-tensor passes are ordered to save memory traffic:
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -69,9 +70,10 @@ def _check_input(x, eps: float) -> np.ndarray:
             f"x has shape {array.shape}, but normalization needs at least 2 dimensions "
             "(N, C, *spatial); add a batch axis, for example x[None]"
         )
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not eps > 0:
+    if (isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating))
+            or not 0 < eps < math.inf):
         raise InputError(
-            f"eps={eps!r} is not allowed; eps must be a positive number (it keeps "
+            f"eps={eps!r} is not allowed; eps must be a positive finite number (it keeps "
             "the square root away from 0 for constant sets), for example eps=1e-5"
         )
     return array
@@ -149,7 +151,7 @@ def _grouped_forward(x: np.ndarray, groups: int, gamma, beta, eps: float) -> np.
     gamma = _affine(gamma, "gamma", channels, dtype, 1.0)
     beta = _affine(beta, "beta", channels, dtype, 0.0)
     per_group = channels // groups
-    rows = x.reshape(batch * groups, per_group, -1)
+    rows = x.reshape(batch * groups, per_group, math.prod(x.shape[2:]))
     out = np.empty(rows.shape, dtype=dtype)
     if out.size == 0:
         return out.reshape(x.shape)
@@ -225,6 +227,11 @@ def batch_norm(x, gamma=None, beta=None, eps=1e-5, running_mean=None, running_va
     if running_mean is not None:
         mean = _affine(running_mean, "running_mean", channels, dtype, 0.0)
         variance = _affine(running_var, "running_var", channels, dtype, 1.0)
+        if not np.all(variance >= 0):
+            raise InputError(
+                "running_var has negative or NaN entries; it must hold the running (unbiased) "
+                "variance of each channel, which is >= 0"
+            )
         out = np.subtract(columns, mean[None, :, None])
     else:
         size = batch * columns.shape[2]
@@ -264,7 +271,7 @@ def group_norm_backward(x, grad_out, groups, gamma=None, eps=1e-5):
     dtype = array.dtype
     gamma = _affine(gamma, "gamma", channels, dtype, 1.0)
     per_group = channels // groups
-    rows = array.reshape(batch * groups, per_group, -1)
+    rows = array.reshape(batch * groups, per_group, math.prod(array.shape[2:]))
     grads = upstream.reshape(rows.shape)
     dx = np.empty(rows.shape, dtype=dtype)
     sum_dy = np.zeros((batch * groups, per_group), dtype=dtype)

@@ -3,7 +3,9 @@
 These functions are written directly from the textbook definitions with
 ``mean``/``var`` over explicit axes and share no code or formula with the
 generated kernels in :mod:`symderiv.topics.normalization_numpy`. They are
-straight-line code so that the report can show them through latexify-py.
+straight-line code so that the report can show them through latexify-py;
+:func:`group_norm_reference`, which the report typesets, passes its axes
+positionally because latexify-py leaves keyword arguments out.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import numpy as np
 
 def group_norm_reference(x, groups, gamma, beta, eps):
     grouped = np.reshape(x, (x.shape[0], groups, -1))
-    mean = np.mean(grouped, axis=2, keepdims=True)
-    variance = np.var(grouped, axis=2, keepdims=True)
+    mean = np.expand_dims(np.mean(grouped, 2), 2)
+    variance = np.expand_dims(np.var(grouped, 2), 2)
     normalized = np.reshape((grouped - mean) / np.sqrt(variance + eps), x.shape)
     scale = np.reshape(gamma, (1, -1, 1))
     shift = np.reshape(beta, (1, -1, 1))

@@ -36,6 +36,7 @@ x = sp.IndexedBase("x")
 gamma = sp.IndexedBase("gamma")
 beta = sp.IndexedBase("beta")
 eps = sp.Symbol("epsilon", positive=True)
+KEPT_SIZES = {n: N, c: C, g: G}
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Reduction:
     def variance(self) -> sp.Expr:
         r"""The biased variance :math:`\frac{1}{|\mathcal{S}|}\sum_{\mathcal{S}} (x - \mu)^2`."""
         return sp.Sum((self.element - self.mean) ** 2, *self.limits) / self.size
+
+    @property
+    def sets(self) -> sp.Expr:
+        """How many index sets there are (one mean and one variance each): N, NC, NG or C."""
+        return sp.Mul(*[KEPT_SIZES[index] for index in self.kept])
 
     def mean_symbol(self) -> sp.Expr:
         return sp.IndexedBase(rf"\mu^{{\mathrm{{{self.key}}}}}")[self.kept]
@@ -171,6 +177,9 @@ def biased_variance_expectation(size: int) -> sp.Expr:
 
 
 j, i = sp.symbols("j i", integer=True, positive=True)
+# Separate dummies for the mean and the variance inside the loss's sum over j, so that
+# the displayed derivative never reuses a bound index inside another sum over it.
+p, q = sp.symbols("p q", integer=True, positive=True)
 m = sp.Symbol("m", integer=True, positive=True)
 mu, var = sp.Symbol("mu", real=True), sp.Symbol("sigma^2", nonnegative=True)
 xg = sp.IndexedBase("x")          # the m values of one group, x_1 ... x_m
@@ -196,8 +205,10 @@ def _expand_sum(total: sp.Sum) -> sp.Expr:
 
 
 def _name_statistics(expr: sp.Expr) -> sp.Expr:
-    expr = expr.xreplace({sp.Sum(xg[j], (j, 1, m)): m * mu})
-    return expr.xreplace({sp.Sum((xg[j] - mu) ** 2, (j, 1, m)): m * var})
+    for index in (j, p, q):
+        expr = expr.xreplace({sp.Sum(xg[index], (index, 1, m)): m * mu})
+        expr = expr.xreplace({sp.Sum((xg[index] - mu) ** 2, (index, 1, m)): m * var})
+    return expr
 
 
 @functools.cache
@@ -209,8 +220,8 @@ def group_backward() -> dict[str, sp.Expr]:
     closed form :math:`\frac{1}{s}(\hat g_i - \overline{\hat g} - \hat x_i
     \overline{\hat g \hat x})` together with the difference of the two (zero).
     """
-    group_mean = sp.Sum(xg[j], (j, 1, m)) / m
-    group_variance = sp.Sum((xg[j] - group_mean) ** 2, (j, 1, m)) / m
+    group_mean = sp.Sum(xg[p], (p, 1, m)) / m
+    group_variance = sp.Sum((xg[q] - group_mean) ** 2, (q, 1, m)) / m
     loss = sp.Sum(dhat[j] * (xg[j] - group_mean) / sp.sqrt(group_variance + eps), (j, 1, m))
     raw = sp.diff(loss, xg[i])
     reduced, previous = _name_statistics(raw), None

@@ -194,7 +194,8 @@ def test_uniform_bounds_gains_and_conv_fans():
         (lambda: initialization.conv_fans(3, 8, (3,)),
          "kernel_size=(3,) must be a positive integer or a pair (k_h, k_w)"),
         (lambda: initialization.uniform_bound(0),
-         "variance=0 must be positive"),
+         "variance=0 is not a weight variance; pass a positive value, for example "
+         "weight_variance('he', 256)"),
     ],
 )
 def test_input_errors_say_what_is_allowed(call, message):
@@ -213,6 +214,7 @@ def test_input_errors_say_what_is_allowed(call, message):
         ({"alpha": 1.5}, "alpha=1.5 is not a leaky-ReLU slope; choose a number in [0, 1) "
                          "(0 is the plain ReLU)"),
         ({"tau": 0.0}, "tau=0.0 must be a positive standard deviation (e.g. 1.5)"),
+        ({"seed": -1}, "seed=-1 is not allowed; choose an integer >= 0"),
     ],
 )
 def test_derive_rejects_bad_parameters(params, message):
@@ -442,3 +444,19 @@ def test_depth_factor_check_catches_a_wrong_leaky_factor(derivation):
     assert not depth_factor_check(
         "l", [("", leaky, [wrong] * depth, [0] * depth)], "q"
     ).evaluate().passed
+
+
+def test_log_spread_is_an_upper_estimate_that_is_not_loose_at_depth():
+    """The report's claim: across seeds, sd[log q_20] lies between 0.5 s_20 and s_20."""
+    from symderiv.topics.initialization_simulation import log_spread
+
+    width, depth = 64, 20
+    assert log_spread(5.0, 256, 49) == pytest.approx(math.sqrt(249 / 256))
+    he = Scheme("He", "relu", (2 / width,) * depth)
+    last = [
+        math.log(profile.forward[-1] / profile.forward[0])
+        for seed in range(40)
+        for profile in simulate((width,) * (depth + 1), (he,), width, seed, backward=False)
+    ]
+    ratio = float(np.std(last)) / log_spread(5.0, width, depth - 1)
+    assert 0.5 < ratio < 1.0

@@ -245,11 +245,17 @@ def test_shape_checks_on_a_large_float32_batch_are_fast():
      "x has shape (2,), but normalization needs at least 2 dimensions (N, C, *spatial); "
      "add a batch axis, for example x[None]"),
     (lambda x: normalization.group_norm(x, 2, eps=0),
-     "eps=0 is not allowed; eps must be a positive number (it keeps the square root away "
-     "from 0 for constant sets), for example eps=1e-5"),
+     "eps=0 is not allowed; eps must be a positive finite number (it keeps the square root "
+     "away from 0 for constant sets), for example eps=1e-5"),
+    (lambda x: normalization.group_norm(x, 2, eps=float("inf")),
+     "eps=inf is not allowed; eps must be a positive finite number (it keeps the square root "
+     "away from 0 for constant sets), for example eps=1e-5"),
+    (lambda x: normalization.batch_norm(x, running_mean=np.zeros(8), running_var=-np.ones(8)),
+     "running_var has negative or NaN entries; it must hold the running (unbiased) variance "
+     "of each channel, which is >= 0"),
     (lambda x: normalization.layer_norm(x, eps=-1.0),
-     "eps=-1.0 is not allowed; eps must be a positive number (it keeps the square root away "
-     "from 0 for constant sets), for example eps=1e-5"),
+     "eps=-1.0 is not allowed; eps must be a positive finite number (it keeps the square root "
+     "away from 0 for constant sets), for example eps=1e-5"),
     (lambda x: normalization.group_norm(x, 2, gamma=np.ones(4)),
      "gamma has shape (4,), expected (8,): one value per channel of x"),
     (lambda x: normalization.batch_norm(x, beta=np.ones((8, 1))),
@@ -272,12 +278,14 @@ def test_input_errors(call, message):
     ({"groups": 3}, "groups=3 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
     ({"channels": 6, "groups": 4},
      "groups=4 does not divide channels=6; choose a divisor of 6: 1, 2, 3, 6"),
-    ({"groups": 0}, "groups=0 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
+    ({"groups": 0}, "groups=0 is not allowed; choose a divisor of 8: 1, 2, 4, 8"),
     ({"channels": 40},
      "channels=40 is not allowed; the worked example is printed in full, so choose 1 to 16"),
     ({"height": 0},
      "height=0 is not allowed; the worked example is printed in full, so choose 1 to 4"),
-    ({"eps": 0.0}, "eps=0.0 is not allowed; choose a positive number such as 1e-5"),
+    ({"eps": 0.0}, "eps=0.0 is not allowed; choose a positive finite number such as 1e-5"),
+    ({"eps": float("nan")},
+     "eps=nan is not allowed; choose a positive finite number such as 1e-5"),
     ({"seed": -1}, "seed=-1 is not allowed; choose an integer >= 0"),
 ])
 def test_parameter_errors(params, message):
@@ -450,3 +458,36 @@ def test_cube_diagram_rejects_unknown_axes(tmp_path):
 
     with pytest.raises(ValueError, match="unknown axes"):
         draw_cube_diagram(CubeDiagram((("x", frozenset({"T"}), 1),)), tmp_path / "c.pdf")
+
+
+def test_cube_diagram_shades_only_the_outside_of_the_box():
+    from symderiv.render.cube_diagram import SLICES, _visible_shading
+
+    # BN: one channel over the whole batch. Its face at c = 1/C lies inside the box,
+    # behind the unshaded channels, so only the front and top strips are drawn.
+    c1 = 1 / SLICES["C"]
+    front, top = _visible_shading(0.0, c1, 0.0, 1.0, 0.0, 1.0)
+    assert {round(p[0], 6) for p in front} == {0.0, round(c1, 6)}
+    # LN reaches the right side of the box, so that face is visible too.
+    assert len(_visible_shading(0.0, 1.0, 0.0, 1.0, 0.0, 1 / SLICES["N"])) == 3
+
+
+@pytest.mark.parametrize("shape", [(0, 8, 3), (2, 0, 3), (2, 8, 0)])
+def test_empty_tensors_give_empty_results(shape):
+    x = np.ones(shape)
+    assert normalization.group_norm(x, 2).shape == shape
+    dx, dgamma, dbeta = normalization.group_norm_backward(x, x, 2)
+    assert dx.shape == shape and dgamma.shape == dbeta.shape == (shape[1],)
+
+
+def test_statistics_are_typeset_with_stacked_indices(derivation):
+    text = derivation.to_latex()
+    assert r"\mu^{\mathrm{GN}}_{n,g}" in text
+    assert r"{\mu^{\mathrm{GN}}}" not in text and r"{\sigma^{2,\mathrm{BN}}}" not in text
+
+
+def test_displayed_derivative_never_reuses_a_bound_index():
+    for term in spec.group_backward()["raw_terms"]:
+        (outer, _, _), = term.limits
+        inner = {limit[0] for total in term.function.atoms(sp.Sum) for limit in total.limits}
+        assert outer not in inner
