@@ -14,32 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from timing import interleaved
 
 from symderiv.kinks import kink_policy
 from symderiv.topics.backprop import gradient_function
 from symderiv.topics.backprop_elementwise import prove
 from symderiv.topics.backprop_network import Network
 from symderiv.topics.backprop_reference import relu_mae_gradient
-
-
-def interleaved(functions: dict, repeats: int) -> dict[str, tuple[float, float]]:
-    """(minimum, median) wall time of each function, timed in turn so all see the same load."""
-    for function in functions.values():
-        function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def gradient_speed(repeats: int) -> None:

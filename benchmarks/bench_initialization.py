@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
+from timing import interleaved
 
 from symderiv.topics import initialization
 from symderiv.topics.initialization_simulation import (
@@ -32,19 +32,6 @@ from symderiv.topics.initialization_simulation import (
     simulate,
     widths_alternating,
 )
-
-
-def interleaved(functions: dict, repeats: int) -> dict[str, tuple[float, float]]:
-    """(minimum, median) wall time of each function, timed in turn so all see the same load."""
-    for function in functions.values():
-        function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def simulation_timings(repeats: int, width=256, batch=256, depth=50, n_in=256, n_out=128):
