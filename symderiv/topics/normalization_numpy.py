@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -35,6 +37,9 @@ from symderiv.errors import InputError
 from symderiv.numeric import lambdify_numpy
 
 BLOCK_BYTES = 1 << 20
+# Large tensors use one thread per core, each given at least this many blocks.
+_WORKERS = min(os.cpu_count() or 1, 8)
+_MIN_BLOCKS_PER_WORKER = 8
 
 
 @functools.cache
@@ -143,6 +148,29 @@ def _block_statistics(
     return mean, variance, two_pass
 
 
+def _over_blocks(rows: int, step: int, work) -> None:
+    """Call ``work(start, stop)`` on consecutive blocks of ``step`` rows.
+
+    Blocks are independent (disjoint rows in and out) and NumPy releases the
+    GIL inside its loops and BLAS calls, so a large tensor is cut into one
+    contiguous run of blocks per core; the result is the same bit for bit.
+    """
+    starts = range(0, rows, step)
+    workers = min(_WORKERS, len(starts) // _MIN_BLOCKS_PER_WORKER)
+    if workers <= 1:
+        for start in starts:
+            work(start, min(start + step, rows))
+        return
+    cuts = [starts[len(starts) * i // workers] for i in range(workers)] + [rows]
+
+    def run(span: int) -> None:
+        for start in range(cuts[span], cuts[span + 1], step):
+            work(start, min(start + step, cuts[span + 1]))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, range(workers)))
+
+
 def _grouped_forward(x: np.ndarray, groups: int, gamma, beta, eps: float) -> np.ndarray:
     """Normalize each (sample, group) set of ``x`` (N, C, *spatial) and apply the affine map."""
     kernels = _kernels()
@@ -161,15 +189,17 @@ def _grouped_forward(x: np.ndarray, groups: int, gamma, beta, eps: float) -> np.
     ones = np.ones(size, dtype=dtype)
     eps_t = dtype.type(eps)
     step = max(1, BLOCK_BYTES // (size * dtype.itemsize))
-    for start in range(0, rows.shape[0], step):
-        block, target = rows[start:start + step], out[start:start + step]
-        stop = start + len(block)
+
+    def normalize(start: int, stop: int) -> None:
+        block, target = rows[start:stop], out[start:stop]
         mean, variance, _ = _block_statistics(block.reshape(len(block), -1), size, ones)
         inv_std = kernels["inv_std"](variance, eps_t).astype(dtype, copy=False)
         scale = gamma_rows[start:stop] * inv_std[:, None]
         # y = gamma (x - mu) / s + beta = scale * x + (beta - scale * mu)
         np.multiply(block, scale[:, :, None], out=target)
         target += (beta_rows[start:stop] - scale * mean[:, None])[:, :, None]
+
+    _over_blocks(rows.shape[0], step, normalize)
     return out.reshape(x.shape)
 
 
@@ -284,10 +314,10 @@ def group_norm_backward(x, grad_out, groups, gamma=None, eps=1e-5):
     ones, ones_spatial = np.ones(size, dtype=dtype), np.ones(spatial, dtype=dtype)
     eps_t = dtype.type(eps)
     step = max(1, BLOCK_BYTES // (size * dtype.itemsize))
-    scratch = np.empty((min(step, rows.shape[0]), per_group, spatial), dtype=dtype)
-    for start in range(0, rows.shape[0], step):
-        block, grad = rows[start:start + step], grads[start:start + step]
-        target, count = dx[start:start + step], len(block)
+
+    def differentiate(start: int, stop: int) -> None:
+        block, grad, target = rows[start:stop], grads[start:stop], dx[start:stop]
+        count = stop - start
         mean, variance, two_pass = _block_statistics(block.reshape(count, -1), size, ones)
         pairs = count * per_group
         channel_dy = (grad.reshape(pairs, spatial) @ ones_spatial).reshape(count, per_group)
@@ -298,10 +328,10 @@ def group_norm_backward(x, grad_out, groups, gamma=None, eps=1e-5):
         if two_pass.any():
             centred = block[two_pass] - mean[two_pass, None, None]
             channel_dy_xc[two_pass] = np.einsum("rks,rks->rk", grad[two_pass], centred)
-        gam = gamma_rows[start:start + count]
+        gam = gamma_rows[start:stop]
         inv_std = kernels["inv_std"](variance, eps_t).astype(dtype, copy=False)
-        sum_dy[start:start + count] = channel_dy
-        sum_dy_xhat[start:start + count] = channel_dy_xc * inv_std[:, None]
+        sum_dy[start:stop] = channel_dy
+        sum_dy_xhat[start:stop] = channel_dy_xc * inv_std[:, None]
         coef_centred = kernels["backward_centred"](
             (gam * channel_dy_xc).sum(axis=1), variance, eps_t, size).astype(dtype, copy=False)
         coef_const = kernels["backward_const"](
@@ -310,8 +340,9 @@ def group_norm_backward(x, grad_out, groups, gamma=None, eps=1e-5):
         # dx = coef_dy * dy + coef_centred * (x - mu) + coef_const
         np.multiply(block, coef_centred[:, None, None], out=target)
         target += (coef_const - coef_centred * mean)[:, None, None]
-        np.multiply(grad, coef_dy[:, :, None], out=scratch[:count])
-        target += scratch[:count]
+        target += np.multiply(grad, coef_dy[:, :, None])
+
+    _over_blocks(rows.shape[0], step, differentiate)
     dgamma = sum_dy_xhat.reshape(batch, channels).sum(axis=0)
     dbeta = sum_dy.reshape(batch, channels).sum(axis=0)
     return dx.reshape(array.shape), dgamma, dbeta

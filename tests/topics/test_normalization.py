@@ -491,3 +491,24 @@ def test_displayed_derivative_never_reuses_a_bound_index():
         (outer, _, _), = term.limits
         inner = {limit[0] for total in term.function.atoms(sp.Sum) for limit in total.limits}
         assert outer not in inner
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_blocks_give_the_same_bits_as_one_thread(monkeypatch, dtype):
+    from symderiv.topics import normalization_numpy
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(3.0, 2.0, size=(6, 8, 5, 5)).astype(dtype)
+    grad = rng.normal(size=x.shape).astype(dtype)
+    gamma = rng.normal(size=8).astype(dtype)
+    monkeypatch.setattr(normalization_numpy, "BLOCK_BYTES", 1)  # one group row per block
+    monkeypatch.setattr(normalization_numpy, "_MIN_BLOCKS_PER_WORKER", 1)
+    outputs = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(normalization_numpy, "_WORKERS", workers)
+        outputs[workers] = (
+            normalization_numpy.group_norm(x, 4, gamma=gamma),
+            *normalization_numpy.group_norm_backward(x, grad, 4, gamma=gamma),
+        )
+    for single, threaded in zip(outputs[1], outputs[3]):
+        np.testing.assert_array_equal(single, threaded)
