@@ -51,6 +51,7 @@ _PREAMBLE = r"""\usepackage{amsmath}
 \usepackage{amssymb}
 \usepackage{booktabs}
 \usepackage{longtable}
+\usepackage{array}
 \usepackage{graphicx}
 \usepackage[margin=2.5cm]{geometry}
 \usepackage{xcolor}
@@ -177,6 +178,10 @@ def _itemize(items: Sequence[str]) -> str:
     return "\\begin{itemize}\n" + "\n".join(lines) + "\n\\end{itemize}\n"
 
 
+# Narrow text columns read better ragged-right than justified.
+_RAGGED = r">{\raggedright\arraybackslash}"
+
+
 def _long_table(columns: str, header: str, rows: Sequence[str]) -> list[str]:
     """A booktabs longtable, so that a long list of checks breaks across pages."""
     return [
@@ -199,9 +204,8 @@ def _render_checks(
             "they were not run for this document.\n"
         )
         rows = [f"{c.name} & {c.method} & {format_number(c.tolerance)} \\\\" for c in derivation.checks]
-        out += _long_table(
-            r"p{0.36\linewidth}p{0.32\linewidth}c", r"Check & Compared with & Tolerance \\", rows
-        )
+        columns = _RAGGED + r"p{0.36\linewidth}" + _RAGGED + r"p{0.32\linewidth}c"
+        out += _long_table(columns, r"Check & Compared with & Tolerance \\", rows)
         return "\n".join(out) + "\n"
     passed = sum(r.passed for r in results)
     out.append(
@@ -214,9 +218,8 @@ def _render_checks(
         f"{format_number(r.tolerance)} & {verdicts[r.passed]} \\\\"
         for r in results
     ]
-    out += _long_table(
-        r"p{0.31\linewidth}p{0.29\linewidth}ccc", r"Check & Compared with & Error & Tolerance & \\", rows
-    )
+    columns = _RAGGED + r"p{0.31\linewidth}" + _RAGGED + r"p{0.29\linewidth}ccc"
+    out += _long_table(columns, r"Check & Compared with & Error & Tolerance & \\", rows)
     out.append(_heading(level + 1, "Why these tolerances", star=True))
     by_name = {c.name: c for c in derivation.checks}
     details = []

@@ -44,7 +44,11 @@ def _draw_lines(plot: LinePlot, plt) -> object:
         ax.set_yscale("log")
     ax.set_xlabel(plot.xlabel)
     ax.set_ylabel(plot.ylabel)
-    if len(plot.series) > 1:
+    if len(plot.series) > 3:
+        # Many curves: a legend inside would cover some of them, so it goes to the right.
+        fig.set_size_inches(7.6, 3.6)
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    elif len(plot.series) > 1:
         ax.legend(frameon=False)
     fig.tight_layout()
     return fig

@@ -94,6 +94,28 @@ class NotationPrinter(LatexPrinter):
             parts.append(text)
         return r" \odot ".join(parts)
 
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        # SymPy's order puts a negative term first ("-1 + \pi", "- y + z"); a course
+        # writes "\pi - 1" and "z - y". Lead with the first positive term, keep the rest.
+        terms = list(self._as_ordered_terms(expr, order=order))
+        if terms[0].could_extract_minus_sign():
+            positive = next((t for t in terms if not t.could_extract_minus_sign()), None)
+            if positive is not None:
+                terms.remove(positive)
+                terms.insert(0, positive)
+        text = ""
+        for i, term in enumerate(terms):
+            if i and term.could_extract_minus_sign():
+                text += " - "
+                term = -term
+            elif i:
+                text += " + "
+            term_text = self._print(term)
+            if self._needs_add_brackets(term):
+                term_text = rf"\left({term_text}\right)"
+            text += term_text
+        return text
+
     def _print_MatMul(self, expr: sp.MatMul) -> str:
         # SymPy parenthesises a fraction in front of a matrix: (1/4) A. Courses write 1/4 A.
         coefficient, *rest = expr.args

@@ -253,7 +253,7 @@ def test_results_lambdify_and_vectorise(derivation):
 
 def test_report_states_the_source_differences(derivation, results):
     tex = standalone(derivation, results)
-    assert r"\frac{\tau^{2} \left(-1 + \pi\right)}{2 \pi}" in tex
+    assert r"\frac{\tau^{2} \left(\pi - 1\right)}{2 \pi}" in tex
     assert "second moment" in tex and "Where the source question differs" in tex
     assert r"2/((1 + \alpha^2) n_{in})" in tex
     assert r"\phi'(0) = \tfrac14" in tex
