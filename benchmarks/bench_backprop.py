@@ -24,9 +24,9 @@ from timing import interleaved
 
 from symderiv.kinks import kink_policy
 from symderiv.topics.backprop import gradient_function
-from symderiv.topics.backprop_elementwise import prove
-from symderiv.topics.backprop_network import Network
-from symderiv.topics.backprop_reference import relu_mae_gradient
+from symderiv.topics.backprop.elementwise import prove
+from symderiv.topics.backprop.network import Network
+from symderiv.topics.backprop.reference import relu_mae_gradient
 
 
 def gradient_speed(repeats: int) -> None:

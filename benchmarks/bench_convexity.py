@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from symderiv.topics import convexity
-from symderiv.topics import convexity_reference as ref
+from symderiv.topics.convexity import reference as ref
 
 
 def best_time(function, *args, repeat: int = 7) -> float:

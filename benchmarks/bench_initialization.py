@@ -26,7 +26,7 @@ import numpy as np
 from timing import interleaved
 
 from symderiv.topics import initialization
-from symderiv.topics.initialization_simulation import (
+from symderiv.topics.initialization.simulation import (
     DTYPE,
     Scheme,
     simulate,

@@ -13,11 +13,11 @@ from symderiv.kinks import kink_policy
 from symderiv.render.document import standalone
 from symderiv.render.latex import latex
 from symderiv.topics import backprop
-from symderiv.topics import backprop_checks as checks
-from symderiv.topics.backprop_elementwise import prove
-from symderiv.topics.backprop_functions import Elementwise, ReLU, U
-from symderiv.topics.backprop_network import Network
-from symderiv.topics.backprop_reference import batch_loss, reference_gradient, relu_mae_gradient
+from symderiv.topics.backprop import checks as checks
+from symderiv.topics.backprop.elementwise import prove
+from symderiv.topics.backprop.functions import Elementwise, ReLU, U
+from symderiv.topics.backprop.network import Network
+from symderiv.topics.backprop.reference import batch_loss, reference_gradient, relu_mae_gradient
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
 LOSSES = ("mae", "mse", "bce")

@@ -16,19 +16,19 @@ from symderiv.derivation import Figure, Listing
 from symderiv.errors import InputError
 from symderiv.render.document import standalone
 from symderiv.topics import convexity
-from symderiv.topics import convexity_losses as losses
-from symderiv.topics import convexity_parameters as params
-from symderiv.topics import convexity_prediction as prediction
-from symderiv.topics import convexity_reference as ref
-from symderiv.topics import convexity_softmax as softmax_part
-from symderiv.topics import convexity_stability as stability
-from symderiv.topics.convexity_checks import (
+from symderiv.topics.convexity import losses as losses
+from symderiv.topics.convexity import multiclass as softmax_part
+from symderiv.topics.convexity import parameters as params
+from symderiv.topics.convexity import prediction as prediction
+from symderiv.topics.convexity import reference as ref
+from symderiv.topics.convexity import stability as stability
+from symderiv.topics.convexity.checks import (
     derivative_check,
     jensen_check,
     negative_region,
     second_derivative_check,
 )
-from symderiv.topics.convexity_losses import P, Y, Z
+from symderiv.topics.convexity.losses import P, Y, Z
 
 Z_MP = ref.mp_binary
 
@@ -169,7 +169,7 @@ def test_jensen_check_fails_both_ways():
 
 
 def test_negative_curvature_check_can_fail():
-    from symderiv.topics.convexity_logits import negative_curvature_check
+    from symderiv.topics.convexity.logits import negative_curvature_check
 
     exact = -(sp.exp(2) - 2) * sp.exp(4) / (1 + sp.exp(2)) ** 4
     assert not _fails(negative_curvature_check("ok", exact, -2.0, 1.0))

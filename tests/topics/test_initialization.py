@@ -15,7 +15,7 @@ from symderiv.derivation import Figure, Table
 from symderiv.errors import InputError
 from symderiv.render.document import standalone
 from symderiv.topics import initialization
-from symderiv.topics.initialization_checks import (
+from symderiv.topics.initialization.checks import (
     band_check,
     conv_fan_check,
     depth_factor_check,
@@ -25,13 +25,13 @@ from symderiv.topics.initialization_checks import (
     quadrature_check,
     same_order_check,
 )
-from symderiv.topics.initialization_simulation import (
+from symderiv.topics.initialization.simulation import (
     Scheme,
     per_layer_log_rate,
     simulate,
     widths_alternating,
 )
-from symderiv.topics.initialization_theory import ALPHA, N_IN, N_OUT, TAU
+from symderiv.topics.initialization.theory import ALPHA, N_IN, N_OUT, TAU
 
 tau = sp.Symbol("tau", positive=True)
 
@@ -424,7 +424,7 @@ def test_same_order_check_rejects_he_with_tanh(derivation):
 def test_listing_is_the_simulation_step_and_typesets():
     import latexify
 
-    from symderiv.topics.initialization_simulation import relu_layer
+    from symderiv.topics.initialization.simulation import relu_layer
 
     assert "relu" in latexify.get_latex(relu_layer).replace("\\_", "_")
     generator = np.random.default_rng(0)
@@ -448,7 +448,7 @@ def test_depth_factor_check_catches_a_wrong_leaky_factor(derivation):
 
 def test_log_spread_is_an_upper_estimate_that_is_not_loose_at_depth():
     """The report's claim: across seeds, sd[log q_20] lies between 0.5 s_20 and s_20."""
-    from symderiv.topics.initialization_simulation import log_spread
+    from symderiv.topics.initialization.simulation import log_spread
 
     width, depth = 64, 20
     assert log_spread(5.0, 256, 49) == pytest.approx(math.sqrt(249 / 256))

@@ -15,11 +15,11 @@ import symderiv
 from symderiv.derivation import CubeDiagram, Figure, Listing, Table
 from symderiv.errors import InputError
 from symderiv.topics import normalization
-from symderiv.topics import normalization_checks as checks
-from symderiv.topics import normalization_example as example
-from symderiv.topics import normalization_numpy as kernels
-from symderiv.topics import normalization_reference as reference
-from symderiv.topics import normalization_spec as spec
+from symderiv.topics.normalization import checks as checks
+from symderiv.topics.normalization import example as example
+from symderiv.topics.normalization import kernels as kernels
+from symderiv.topics.normalization import reference as reference
+from symderiv.topics.normalization import spec as spec
 
 
 @pytest.fixture(scope="module")
@@ -495,7 +495,7 @@ def test_displayed_derivative_never_reuses_a_bound_index():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threaded_blocks_give_the_same_bits_as_one_thread(monkeypatch, dtype):
-    from symderiv.topics import normalization_numpy
+    from symderiv.topics.normalization import kernels as normalization_numpy
 
     rng = np.random.default_rng(7)
     x = rng.normal(3.0, 2.0, size=(6, 8, 5, 5)).astype(dtype)
@@ -510,5 +510,5 @@ def test_threaded_blocks_give_the_same_bits_as_one_thread(monkeypatch, dtype):
             normalization_numpy.group_norm(x, 4, gamma=gamma),
             *normalization_numpy.group_norm_backward(x, grad, 4, gamma=gamma),
         )
-    for single, threaded in zip(outputs[1], outputs[3]):
+    for single, threaded in zip(outputs[1], outputs[3], strict=True):
         np.testing.assert_array_equal(single, threaded)

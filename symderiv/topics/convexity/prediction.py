@@ -16,8 +16,8 @@ import sympy as sp
 
 from symderiv.derivation import Check, Measurement, Section, Step, Table
 from symderiv.numeric import ROUNDOFF_TOLERANCE, lambdify_numpy, relative_error, rng
-from symderiv.topics import convexity_reference as ref
-from symderiv.topics.convexity_checks import (
+from symderiv.topics.convexity import reference as ref
+from symderiv.topics.convexity.checks import (
     Part,
     confirm,
     derivative_check,
@@ -26,7 +26,7 @@ from symderiv.topics.convexity_checks import (
     scientific,
     second_derivative_check,
 )
-from symderiv.topics.convexity_losses import YHAT, P, Y
+from symderiv.topics.convexity.losses import YHAT, P, Y
 
 # --------------------------------------------------------------------------- MSE
 

@@ -2,7 +2,7 @@ r"""The words and displays of the backprop derivation (the mathematics comes fro
 
 Each function returns :class:`~symderiv.derivation.Step` blocks for one part of
 the argument; :mod:`symderiv.topics.backprop` puts them in order. Formulas are
-SymPy objects from :func:`~symderiv.topics.backprop_network.sweep` or
+SymPy objects from :func:`~symderiv.topics.backprop.network.sweep` or
 derivatives SymPy computes here; the LaTeX strings only add what SymPy cannot
 say (case distinctions, names of derivatives).
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 import sympy as sp
 
 from symderiv.derivation import Step
-from symderiv.topics.backprop_functions import ACTIVATIONS, LOSSES
-from symderiv.topics.backprop_generated import generated_gradient
-from symderiv.topics.backprop_network import Network, Sweep, bold_ones
-from symderiv.topics.backprop_reference import relu_mae_gradient
+from symderiv.topics.backprop.functions import ACTIVATIONS, LOSSES
+from symderiv.topics.backprop.generated import generated_gradient
+from symderiv.topics.backprop.network import Network, Sweep, bold_ones
+from symderiv.topics.backprop.reference import relu_mae_gradient
 
 __all__ = ["relu_mae_gradient"]
 

@@ -3,7 +3,7 @@ r"""The worked example: group norm of one small integer tensor, in exact arithme
 The source's example has N = 1, C = 8, H = W = 2 and G = 2, so each group
 holds 16 values. The tensor is drawn from a seed (integers 0 to 9), and every
 statistic is computed by substituting the numbers into the SymPy sums of
-:mod:`symderiv.topics.normalization_spec`, so the tables show exact rationals.
+:mod:`symderiv.topics.normalization.spec`, so the tables show exact rationals.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sympy as sp
 
 from symderiv.derivation import Step, Table
 from symderiv.numeric import rng
-from symderiv.topics import normalization_spec as spec
+from symderiv.topics.normalization import spec as spec
 
 LOW, HIGH = 0, 10
 

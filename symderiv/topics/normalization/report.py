@@ -1,7 +1,7 @@
 r"""The prose and the step-by-step display of the normalization derivation.
 
 :mod:`normalization` builds the results and checks; this module turns the
-symbolic objects of :mod:`normalization_spec` into the report's sections,
+symbolic objects of :mod:`.spec` into the report's sections,
 steps and tables, and holds the question, the assumptions and the notes on
 where the source is loose.
 """
@@ -12,9 +12,9 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from symderiv.derivation import CubeDiagram, Figure, Listing, Section, Step, Table
-from symderiv.topics import normalization_example as example
-from symderiv.topics import normalization_spec as spec
-from symderiv.topics.normalization_reference import group_norm_reference
+from symderiv.topics.normalization import example as example
+from symderiv.topics.normalization import spec as spec
+from symderiv.topics.normalization.reference import group_norm_reference
 
 
 def report_steps(tensor, groups: int, eps: float) -> list:

@@ -2,15 +2,15 @@ r"""Batch, layer, instance and group normalization from one specification.
 
 The derivation states normalization once, over an index set
 :math:`\mathcal{S}`, and obtains the four methods by changing only the axes
-that :math:`\mathcal{S}` reduces over (:mod:`normalization_spec`). It proves
+that :math:`\mathcal{S}` reduces over (:mod:`.spec`). It proves
 GN(G=1) = LN and GN(G=C) = IN, shows where BN differs, works the source's
-example in exact arithmetic (:mod:`normalization_example`), derives the
+example in exact arithmetic (:mod:`.example`), derives the
 group-norm backward pass, and checks the source's memory claim. The report's
-prose and displays live in :mod:`normalization_report`, the checks in
-:mod:`normalization_checks`.
+prose and displays live in :mod:`.report`, the checks in
+:mod:`.checks`.
 
 Public functions (generated from the derived formulas, see
-:mod:`normalization_numpy`)::
+:mod:`symderiv.topics.normalization.kernels`)::
 
     >>> from symderiv.topics import normalization
     >>> y = normalization.group_norm(x, groups=2)                      # x (N, C, *spatial)
@@ -26,7 +26,7 @@ import sympy as sp
 from symderiv.derivation import Derivation
 from symderiv.errors import InputError
 from symderiv.topics import Parameter
-from symderiv.topics.normalization_numpy import (
+from symderiv.topics.normalization.kernels import (
     batch_norm,
     group_norm,
     group_norm_backward,
@@ -82,10 +82,10 @@ def _validate(groups: int, channels: int, height: int, width: int, seed: int, ep
 def derive(groups: int, channels: int, height: int, width: int, seed: int, eps: float) -> Derivation:
     """The normalization derivation for the worked example with these parameters."""
     _validate(groups, channels, height, width, seed, eps)
-    from symderiv.topics import normalization_checks as checks
-    from symderiv.topics import normalization_example as example
-    from symderiv.topics import normalization_report as report
-    from symderiv.topics import normalization_spec as spec
+    from symderiv.topics.normalization import checks as checks
+    from symderiv.topics.normalization import example as example
+    from symderiv.topics.normalization import report as report
+    from symderiv.topics.normalization import spec as spec
 
     tensor = example.example_tensor(channels, height, width, seed)
     reductions = spec.reductions()

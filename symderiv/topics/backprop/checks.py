@@ -1,7 +1,7 @@
 r"""The checks of the backprop derivation, each against a computation that shares no code with it.
 
 Every check takes the gradient under test as an argument (by default the one
-:func:`~symderiv.topics.backprop_generated.gradient_function` generates), so the
+:func:`~symderiv.topics.backprop.generated.gradient_function` generates), so the
 tests can hand in a deliberately wrong gradient and watch the check fail.
 
 * finite differences of the hand-written loss :func:`batch_loss`;
@@ -10,7 +10,7 @@ tests can hand in a deliberately wrong gradient and watch the check fail.
 * at kinks built on purpose, one-sided differences: the value must lie
   between them and be the one the kink policy picks;
 * the exact, symbolic comparison of the matrix formulas with the derivatives
-  of the scalar loss (:mod:`symderiv.topics.backprop_elementwise`).
+  of the scalar loss (:mod:`symderiv.topics.backprop.elementwise`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from symderiv.numeric import (
     relative_error,
     rng,
 )
-from symderiv.topics.backprop_reference import batch_loss, reference_gradient, relu_mae_gradient
+from symderiv.topics.backprop.reference import batch_loss, reference_gradient, relu_mae_gradient
 
 #: Above this many parameters, finite differences and the symbolic proof use a sample of entries.
 FULL_CHECK_PARAMETERS = 400
@@ -95,8 +95,8 @@ def kink_margin(setting: Setting, params, X, Y) -> float:
 
     ``inf`` when neither the activation nor the loss has a kink.
     """
-    from symderiv.topics.backprop_functions import ACTIVATIONS, LOSSES
-    from symderiv.topics.backprop_reference import activate
+    from symderiv.topics.backprop.functions import ACTIVATIONS, LOSSES
+    from symderiv.topics.backprop.reference import activate
 
     depth = len(setting.widths) - 1
     margin, a = np.inf, X
@@ -230,7 +230,7 @@ def hidden_kink_problem(setting: Setting, seed: int = 5):
 
 
 def _forward_outputs(setting, params, X):
-    from symderiv.topics.backprop_reference import activate
+    from symderiv.topics.backprop.reference import activate
 
     depth = len(params) // 2
     a = X

@@ -2,7 +2,7 @@
 
 These functions are written directly from the textbook definitions with
 ``mean``/``var`` over explicit axes and share no code or formula with the
-generated kernels in :mod:`symderiv.topics.normalization_numpy`. They are
+generated kernels in :mod:`symderiv.topics.normalization.kernels`. They are
 straight-line code so that the report can show them through latexify-py;
 :func:`group_norm_reference`, which the report typesets, passes its axes
 positionally because latexify-py leaves keyword arguments out.

@@ -17,7 +17,7 @@ Everything here is SymPy: means and biased variances are ``Sum`` objects with
 symbolic sizes, the identities GN(G=1) = LN and GN(G=C) = IN are proved by
 substitution, and the group-norm backward pass is obtained by differentiating
 the sums and reducing them to a closed form per group. The NumPy kernels in
-:mod:`symderiv.topics.normalization_numpy` are lambdified from the closed
+:mod:`symderiv.topics.normalization.kernels` are lambdified from the closed
 forms built here. Nothing runs at import time; every builder is cached.
 """
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symderiv.topics.backprop_functions import ALPHA, U, Y
-from symderiv.topics.backprop_network import OUTPUTS, Network, parameter_symbols, sweep
+from symderiv.topics.backprop.functions import ALPHA, U, Y
+from symderiv.topics.backprop.network import OUTPUTS, Network, parameter_symbols, sweep
 
 
 @dataclass(frozen=True)

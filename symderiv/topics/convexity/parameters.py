@@ -24,8 +24,8 @@ import sympy as sp
 
 from symderiv.derivation import Check, Listing, Measurement, Section, Step
 from symderiv.numeric import ROUNDOFF_TOLERANCE, lambdify_numpy, relative_error, rng
-from symderiv.topics import convexity_reference as ref
-from symderiv.topics.convexity_checks import Part, jensen_check, scientific
+from symderiv.topics.convexity import reference as ref
+from symderiv.topics.convexity.checks import Part, jensen_check, scientific
 
 W1, W2, V1, V2, X, Y = sp.symbols("w1 w2 v1 v2 x y", real=True)
 EXAMPLE = {X: sp.Integer(1), Y: sp.Integer(1)}

@@ -1,6 +1,6 @@
 r"""The overflow-free forms behind the NumPy functions: proved equal, then checked at extremes.
 
-Each stable form in :func:`~symderiv.topics.convexity_losses.stable_forms` is
+Each stable form in :func:`~symderiv.topics.convexity.losses.stable_forms` is
 compared with the textbook formula symbolically: on each half-line
 :math:`z > 0` and :math:`z < 0` (where ``Max``, ``Min`` and ``Abs`` resolve)
 the difference has zero derivative and vanishes at :math:`z = 0`, so it is
@@ -16,11 +16,11 @@ import numpy
 import sympy as sp
 
 from symderiv.derivation import Check, Measurement, Section, Step
-from symderiv.topics import convexity_losses as losses
-from symderiv.topics import convexity_reference as ref
-from symderiv.topics.convexity_checks import Part, confirm
-from symderiv.topics.convexity_logits import SIGMOID, derivatives_in_z
-from symderiv.topics.convexity_losses import P, Y, Z
+from symderiv.topics.convexity import losses as losses
+from symderiv.topics.convexity import reference as ref
+from symderiv.topics.convexity.checks import Part, confirm
+from symderiv.topics.convexity.logits import SIGMOID, derivatives_in_z
+from symderiv.topics.convexity.losses import P, Y, Z
 
 EXTREME_LOGITS = (-1e300, -1e10, -1000.0, -745.0, -100.0, -40.0, -1.0, 0.0, 1.0, 40.0, 100.0,
                   745.0, 1000.0, 1e10, 1e300)

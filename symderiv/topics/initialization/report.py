@@ -4,7 +4,7 @@ Each ``*_steps`` function derives one part with SymPy, records what it derives
 in ``results`` and returns the sections and steps that display it, so the code
 reads in the order of the report. :mod:`initialization` assembles them with the
 simulation and the checks; the symbolic building blocks are in
-:mod:`initialization_theory`.
+:mod:`.theory`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symderiv.derivation import Section, Step, Table
-from symderiv.topics.initialization_theory import (
+from symderiv.topics.initialization.theory import (
     ALPHA,
     CONV_EXAMPLE,
     N_IN,

@@ -21,9 +21,9 @@ import sympy as sp
 
 from symderiv.derivation import Check, Listing, Measurement, Section, Step
 from symderiv.numeric import ROUNDOFF_TOLERANCE, lambdify_numpy, relative_error, rng
-from symderiv.topics import convexity_losses as losses
-from symderiv.topics import convexity_reference as ref
-from symderiv.topics.convexity_checks import Part, confirm, jensen_check, scientific
+from symderiv.topics.convexity import losses as losses
+from symderiv.topics.convexity import reference as ref
+from symderiv.topics.convexity.checks import Part, confirm, jensen_check, scientific
 
 
 def _symbols(classes: int) -> dict[str, tuple[sp.Symbol, ...]]:

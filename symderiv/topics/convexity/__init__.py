@@ -8,17 +8,17 @@ The derivation follows the source question and goes past it:
 2. Binary cross-entropy is convex in :math:`p` for hard and soft labels:
    :math:`L'' = y/p^2 + (1-y)/(1-p)^2`, shown positive by SymPy's assumptions
    after the substitution :math:`p = s/(1+s)`, :math:`s > 0` (both in
-   :mod:`.convexity_prediction`).
+   :mod:`.prediction`).
 3. In the logit :math:`z` of a sigmoid output, BCE has :math:`L'' = p(1-p) > 0`;
    MSE composed with the sigmoid is not convex (SymPy solves for where
    :math:`L'' < 0`).
 4. Saturation: :math:`\partial L/\partial z` is :math:`p - y` for BCE and
    :math:`(p-y)p(1-p)` for MSE, which vanishes on a confidently wrong answer.
-5. Softmax cross-entropy is convex in the logits (:mod:`.convexity_softmax`).
+5. Softmax cross-entropy is convex in the logits (:mod:`.multiclass`).
 6. Neither loss is convex in the parameters of a network
-   (:mod:`.convexity_parameters`).
+   (:mod:`.parameters`).
 
-The public NumPy functions live in :mod:`.convexity_losses` and are re-exported
+The public NumPy functions live in :mod:`.losses` and are re-exported
 here. Example::
 
     >>> from symderiv.topics import convexity
@@ -33,9 +33,9 @@ import functools
 from symderiv.derivation import Derivation, Section, Step
 from symderiv.errors import InputError
 from symderiv.topics import Parameter
-from symderiv.topics.convexity_checks import Part
-from symderiv.topics.convexity_logits import logit_part, saturation_part
-from symderiv.topics.convexity_losses import (  # noqa: F401  (re-exported public API)
+from symderiv.topics.convexity.checks import Part
+from symderiv.topics.convexity.logits import logit_part, saturation_part
+from symderiv.topics.convexity.losses import (  # noqa: F401  (re-exported public API)
     YHAT,
     P,
     Y,
@@ -59,10 +59,10 @@ from symderiv.topics.convexity_losses import (  # noqa: F401  (re-exported publi
     softmax_cross_entropy_hessian,
     stable_forms,
 )
-from symderiv.topics.convexity_parameters import parameter_space
-from symderiv.topics.convexity_prediction import bce_probability_part, mse_part
-from symderiv.topics.convexity_softmax import softmax_part
-from symderiv.topics.convexity_stability import stability_part
+from symderiv.topics.convexity.multiclass import softmax_part
+from symderiv.topics.convexity.parameters import parameter_space
+from symderiv.topics.convexity.prediction import bce_probability_part, mse_part
+from symderiv.topics.convexity.stability import stability_part
 
 SUMMARY = "Convexity of MSE and cross-entropy in the prediction, the logit and the parameters"
 

@@ -192,7 +192,7 @@ def simulation_section(
 
 
 def _constant_width(results, alpha, depth, width, batch, seed):
-    from symderiv.topics.initialization_theory import fluctuation_excess, weight_variance
+    from symderiv.topics.initialization.theory import fluctuation_excess, weight_variance
 
     forward_factor = results["forward factor"]
     matched = _evaluate(results["sigma^2 matching Var[relu]"], n_in=width)
@@ -214,7 +214,7 @@ def _constant_width(results, alpha, depth, width, batch, seed):
         for _, _, var, a in specs
     ]
     excess = float(fluctuation_excess("relu"))
-    from symderiv.topics.initialization_checks import band_check, depth_factor_check
+    from symderiv.topics.initialization.checks import band_check, depth_factor_check
 
     checks = [band_check(
         rf"He/ReLU: $q_l$ stays in its band (width {width})", profiles[0].forward, excess, width,
@@ -313,8 +313,8 @@ def _constant_width(results, alpha, depth, width, batch, seed):
 
 
 def _mismatched_widths(results, n_in, n_out, depth, batch, seed):
-    from symderiv.topics.initialization_checks import depth_factor_check, same_order_check
-    from symderiv.topics.initialization_theory import variance_conditions, weight_variance
+    from symderiv.topics.initialization.checks import depth_factor_check, same_order_check
+    from symderiv.topics.initialization.theory import variance_conditions, weight_variance
 
     widths = widths_alternating(n_in, n_out, depth)
     fans = [(widths[l], widths[l + 1]) for l in range(depth)]

@@ -1,6 +1,6 @@
 r"""The batch gradient as NumPy code, generated from the derived sweep by ``sympy.lambdify``.
 
-The batch sweep of :mod:`symderiv.topics.backprop_network` is already in the
+The batch sweep of :mod:`symderiv.topics.backprop.network` is already in the
 order a program runs it (forward definitions, then the errors
 :math:`\Delta^{(L)}, \dots, \Delta^{(1)}`), so its definitions are handed to
 ``lambdify`` as the common subexpressions and each becomes one line of the
@@ -29,8 +29,8 @@ from sympy.printing.numpy import NumPyPrinter
 
 from symderiv.errors import InputError
 from symderiv.kinks import kink_policy
-from symderiv.topics.backprop_functions import ACTIVATIONS, LOSSES
-from symderiv.topics.backprop_network import BATCH, OUTPUTS, Network, sweep
+from symderiv.topics.backprop.functions import ACTIVATIONS, LOSSES
+from symderiv.topics.backprop.network import BATCH, OUTPUTS, Network, sweep
 
 Gradient = Callable[[Mapping[str, np.ndarray], np.ndarray, np.ndarray], dict[str, np.ndarray]]
 

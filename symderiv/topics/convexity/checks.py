@@ -29,7 +29,7 @@ import sympy as sp
 
 from symderiv.derivation import Check, Measurement
 from symderiv.numeric import ROUNDOFF_TOLERANCE, lambdify_numpy, relative_error, rng
-from symderiv.topics import convexity_reference as ref
+from symderiv.topics.convexity import reference as ref
 
 # Second differences with h = 1e-4 on arguments kept away from singularities:
 # rounding 4 eps |f| / h^2 < 1e-7 |f| and truncation h^2 |f''''| / 12 < 1e-6 |f''|

@@ -2,7 +2,7 @@ r"""Vectorised NumPy normalization, generated from the derived per-set formulas.
 
 The per-set coefficients (mean, :math:`1/\sqrt{\sigma^2+\epsilon}`, and the three
 coefficients of the backward pass) are lambdified from
-:func:`symderiv.topics.normalization_spec.kernel_formulas`; what is written
+:func:`symderiv.topics.normalization.spec.kernel_formulas`; what is written
 here by hand is only *where* the sums run (the reduced axes) and how the
 whole-tensor passes are ordered to save memory traffic:
 
@@ -44,7 +44,7 @@ _MIN_BLOCKS_PER_WORKER = 8
 
 @functools.cache
 def _kernels() -> dict:
-    from symderiv.topics.normalization_spec import kernel_formulas
+    from symderiv.topics.normalization.spec import kernel_formulas
 
     return {name: lambdify_numpy(args, expr) for name, (args, expr) in kernel_formulas().items()}
 

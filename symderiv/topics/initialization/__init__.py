@@ -4,9 +4,9 @@ The derivation integrates the (leaky) ReLU against the Gaussian density to get
 its moments, shows that the *second moment* :math:`E[a^2]` is what carries the
 variance to the next layer, solves the forward and backward conditions for the
 weight variance with :func:`sympy.solve`, and runs a seeded deep network to show
-what each scheme does over 50 layers. The parts live in :mod:`initialization_theory`
-(symbolic building blocks), :mod:`initialization_report` (the derivation's steps
-and prose), :mod:`initialization_simulation` and :mod:`initialization_checks`.
+what each scheme does over 50 layers. The parts live in :mod:`.theory`
+(symbolic building blocks), :mod:`.report` (the derivation's steps
+and prose), :mod:`.simulation` and :mod:`.checks`.
 
 Public functions (exact SymPy values)::
 
@@ -29,7 +29,7 @@ import sympy as sp
 from symderiv.derivation import Derivation
 from symderiv.errors import InputError
 from symderiv.topics import Parameter
-from symderiv.topics.initialization_theory import (
+from symderiv.topics.initialization.theory import (
     activation_moments,
     conv_fans,
     fluctuation_excess,
@@ -76,9 +76,9 @@ def derive(n_in=256, n_out=128, alpha=0.2, tau=1.5, depth=50, width=256, batch=2
 
 @functools.lru_cache(maxsize=8)
 def _derive(n_in, n_out, alpha, tau, depth, width, batch, seed) -> Derivation:
-    from symderiv.topics import initialization_report as report
-    from symderiv.topics.initialization_checks import exact_checks, moment_checks
-    from symderiv.topics.initialization_simulation import simulation_section
+    from symderiv.topics.initialization import report as report
+    from symderiv.topics.initialization.checks import exact_checks, moment_checks
+    from symderiv.topics.initialization.simulation import simulation_section
 
     results: dict[str, sp.Expr] = {}
     steps = report.derivation_steps(results, n_in, n_out, alpha)

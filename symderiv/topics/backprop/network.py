@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symderiv.kinks import KinkPolicy
-from symderiv.topics.backprop_functions import (
+from symderiv.topics.backprop.functions import (
     ACTIVATIONS,
     ALPHA,
     LOSSES,

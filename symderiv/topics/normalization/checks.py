@@ -1,7 +1,7 @@
 r"""The checks of the normalization derivation: each compares with an independent computation.
 
 * exact rationals: the spec's SymPy sums evaluated on the integer example tensor;
-* a hand-written NumPy reference (:mod:`normalization_reference`);
+* a hand-written NumPy reference (:mod:`.reference`);
 * central finite differences and the autograd package for the backward pass;
 * SymPy differentiation of an explicit small group for the closed form;
 * Monte Carlo for the bias of the variance.
@@ -23,8 +23,8 @@ from symderiv.numeric import (
     relative_error,
     rng,
 )
-from symderiv.topics import normalization_reference as reference
-from symderiv.topics.normalization_numpy import (
+from symderiv.topics.normalization import reference as reference
+from symderiv.topics.normalization.kernels import (
     batch_norm,
     group_norm,
     group_norm_backward,
@@ -52,7 +52,7 @@ def _divisors(channels: int) -> list[int]:
 
 
 def exact_forward_check(tensor, groups, eps, seed) -> Check:
-    from symderiv.topics import normalization_example as example
+    from symderiv.topics.normalization import example as example
 
     def run() -> Measurement:
         gamma, beta = _affine(tensor.shape[1], rng(seed))
@@ -82,7 +82,7 @@ def exact_forward_check(tensor, groups, eps, seed) -> Check:
 
 
 def example_statistics_check(tensor, groups) -> Check:
-    from symderiv.topics import normalization_example as example
+    from symderiv.topics.normalization import example as example
 
     def run() -> Measurement:
         stats = example.exact_statistics("GN", tensor, groups)
@@ -151,7 +151,7 @@ def special_cases_numeric_check(seed) -> Check:
 
 
 def special_cases_symbolic_check() -> Check:
-    from symderiv.topics import normalization_spec as spec
+    from symderiv.topics.normalization import spec as spec
 
     def run() -> Measurement:
         failed = [name for name, (a, b) in spec.special_cases().items() if a != b]
@@ -232,7 +232,7 @@ def float32_check(seed) -> Check:
 
 
 def biased_variance_check(size, seed) -> Check:
-    from symderiv.topics import normalization_spec as spec
+    from symderiv.topics.normalization import spec as spec
 
     def run() -> Measurement:
         factor = float(spec.biased_variance_expectation(size).subs(
@@ -258,7 +258,7 @@ def biased_variance_check(size, seed) -> Check:
 
 
 def closed_form_check() -> Check:
-    from symderiv.topics import normalization_spec as spec
+    from symderiv.topics.normalization import spec as spec
 
     def run() -> Measurement:
         size = 4
@@ -359,7 +359,7 @@ def autograd_check(seed) -> Check:
 
 
 def memory_check(seed) -> Check:
-    from symderiv.topics import normalization_spec as spec
+    from symderiv.topics.normalization import spec as spec
 
     def run() -> Measurement:
         x = rng(seed + 7).normal(size=(5, 12, 3, 3))

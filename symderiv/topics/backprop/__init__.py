@@ -33,12 +33,12 @@ from symderiv.derivation import Check, Derivation, Listing, Section, Step
 from symderiv.kinks import kink_policy
 from symderiv.numeric import FD_TOLERANCE, ROUNDOFF_TOLERANCE
 from symderiv.topics import Parameter
-from symderiv.topics.backprop_functions import ACTIVATIONS, ALPHA, LOSSES, U, Y
-from symderiv.topics.backprop_generated import (
+from symderiv.topics.backprop.functions import ACTIVATIONS, ALPHA, LOSSES, U, Y
+from symderiv.topics.backprop.generated import (
     gradient_function,
     validate_architecture,
 )
-from symderiv.topics.backprop_network import Network, bold_ones, sweep
+from symderiv.topics.backprop.network import Network, bold_ones, sweep
 
 DEFAULT_ALPHA = 0.01
 
@@ -74,7 +74,7 @@ def derive(widths=(3, 4, 1), activation: str = "relu", loss: str = "mae", kink: 
 @functools.lru_cache(maxsize=16)
 def _derive(widths: tuple[int, ...], activation: str, loss: str, kink: str,
             alpha: float) -> Derivation:
-    from symderiv.topics import backprop_report as report
+    from symderiv.topics.backprop import report as report
 
     policy = kink_policy(kink)
     network = Network(widths, activation, loss, policy, ALPHA)
@@ -134,7 +134,7 @@ def _derive(widths: tuple[int, ...], activation: str, loss: str, kink: str,
 
 
 def _checks(network: Network, widths, activation, loss, kink, alpha) -> tuple[Check, ...]:
-    from symderiv.topics import backprop_checks as checks
+    from symderiv.topics.backprop import checks as checks
 
     setting = checks.Setting(widths, activation, loss, alpha, float(network.policy.step_at_zero))
 
@@ -190,12 +190,12 @@ def _checks(network: Network, widths, activation, loss, kink, alpha) -> tuple[Ch
 
 
 def _proof_check(network: Network, setting, generated) -> Check:
-    from symderiv.topics import backprop_checks as checks
+    from symderiv.topics.backprop import checks as checks
 
     if setting.parameter_count <= PROOF_PARAMETERS:
         def run():
             from symderiv.derivation import Measurement
-            from symderiv.topics.backprop_elementwise import prove
+            from symderiv.topics.backprop.elementwise import prove
 
             proof = prove(network)
             detail = (f"All {proof.entries} entries agree exactly." if not proof.mismatches

@@ -23,7 +23,7 @@ import sympy as sp
 
 from symderiv import numeric
 from symderiv.derivation import Check, Measurement
-from symderiv.topics.initialization_theory import (
+from symderiv.topics.initialization.theory import (
     ALPHA,
     C_IN,
     C_OUT,
@@ -291,7 +291,7 @@ def depth_factor_check(
 
 def band_check(name: str, measured: np.ndarray, excess: float, width: int) -> Check:
     r"""Every :math:`\log q_l` lies within 5 standard deviations :math:`\sqrt{(\kappa(l-1) + 4)/n}`."""
-    from symderiv.topics.initialization_simulation import log_spread
+    from symderiv.topics.initialization.simulation import log_spread
 
     measured = np.asarray(measured)
     spreads = np.array([log_spread(excess, width, l) for l in range(len(measured))])

@@ -18,9 +18,9 @@ import sympy as sp
 
 from symderiv.derivation import Check, Figure, LinePlot, Measurement, Section, Step, Table
 from symderiv.numeric import ROUNDOFF_TOLERANCE, rng
-from symderiv.topics import convexity_losses as losses
-from symderiv.topics import convexity_reference as ref
-from symderiv.topics.convexity_checks import (
+from symderiv.topics.convexity import losses as losses
+from symderiv.topics.convexity import reference as ref
+from symderiv.topics.convexity.checks import (
     Part,
     confirm,
     derivative_check,
@@ -29,7 +29,7 @@ from symderiv.topics.convexity_checks import (
     scientific,
     second_derivative_check,
 )
-from symderiv.topics.convexity_losses import P, Y, Z
+from symderiv.topics.convexity.losses import P, Y, Z
 
 SIGMOID = 1 / (1 + sp.exp(-Z))
 CONCAVE_POINT = sp.Integer(-2)  # a logit in the solved concave region of MSE(sigmoid), y = 1
