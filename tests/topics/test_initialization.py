@@ -460,3 +460,26 @@ def test_log_spread_is_an_upper_estimate_that_is_not_loose_at_depth():
     ]
     ratio = float(np.std(last)) / log_spread(5.0, width, depth - 1)
     assert 0.5 < ratio < 1.0
+
+
+def test_simulated_leaky_backward_factor_is_the_derived_one():
+    """He's leaky rule keeps the gradient: n sigma^2 E[phi'(z)^2] = 1 per layer.
+
+    The report simulates the leaky ReLU forward only, so its slope alpha left of 0 in the
+    simulation is exercised by no check; this backward run is its test.
+    """
+    from symderiv.topics.initialization.theory import slope_second_moment
+
+    alpha, width, depth = 0.5, 128, 12
+    variance = float(initialization.weight_variance("he", width, alpha=alpha))
+    factor = width * variance * float(slope_second_moment("leaky_relu", alpha=alpha))
+    scheme = Scheme("leaky He", "leaky_relu", (variance,) * depth, alpha)
+    profile = simulate((width,) * (depth + 1), (scheme,), batch=64, seed=3)[0]
+    backward = profile.backward[::-1]  # g_L, ..., g_1: each ratio is one layer's factor
+    assert depth_factor_check(
+        "g", [("leaky", backward, [factor] * depth, [0] * depth)], "g"
+    ).evaluate().passed
+    # The plain ReLU's slope 0 left of the kink would give 1 / (1 + alpha^2) = 0.8 per layer.
+    assert not depth_factor_check(
+        "g", [("leaky", backward, [factor / (1 + alpha**2)] * depth, [0] * depth)], "g"
+    ).evaluate().passed
