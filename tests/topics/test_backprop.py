@@ -23,8 +23,8 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
 LOSSES = ("mae", "mse", "bce")
 
 
-def setting(widths=(3, 4, 1), activation="relu", loss="mae", alpha=0.01, step=0.0):
-    return checks.Setting(tuple(widths), activation, loss, alpha, step)
+def setting(widths=(3, 4, 1), activation="relu", loss="mae", alpha=0.01, step=0.0, kink="zero"):
+    return checks.Setting(tuple(widths), activation, loss, alpha, step, kink)
 
 
 # ---------------------------------------------------------------- the derivation
@@ -443,3 +443,73 @@ def test_deeper_networks_state_the_activation_and_the_pairing_once():
     assert tex.count(r"SymPy's derivative of $\phi$ is") == 1
     assert tex.count("Hold $") == 1
     assert tex.count("the same $\\phi'$ as above") == 1
+
+
+# ---------------------------------------------------------------- kink values from the quotients
+
+
+@pytest.fixture
+def fresh_caches():
+    """Derivations and generated gradients rebuilt from the (possibly patched) policies."""
+    from symderiv.topics.backprop import generated as generated_module
+
+    def clear():
+        backprop._derive.cache_clear()
+        generated_module.generated_gradient.cache_clear()
+
+    clear()
+    yield clear
+    clear()
+
+
+def _kink_results(kink, activation="relu"):
+    d = backprop.derive(kink=kink, activation=activation)
+    return [r for r in d.verify() if r.name.startswith("Kink of the activation")]
+
+
+@pytest.mark.parametrize(
+    ("kink", "activation", "wrong"),
+    [
+        ("zero", "relu", sp.Rational(1, 2)),
+        ("set", "relu", sp.Integer(1)),
+        ("half", "relu", sp.Integer(0)),
+        ("half", "relu", sp.Rational(1, 3)),
+        ("zero", "leaky_relu", sp.Rational(1, 2)),
+    ],
+)
+def test_kink_check_fails_when_the_policy_table_is_wrong(monkeypatch, fresh_caches, kink,
+                                                         activation, wrong):
+    """A wrong number in symderiv.kinks.POLICIES reaches the derivation and the generated code;
+    the check takes its expected value from the one-sided quotients and catches it."""
+    import dataclasses
+
+    from symderiv import kinks
+
+    (right,) = _kink_results(kink, activation)
+    assert right.passed and right.max_error < 1e-8, right
+    fresh_caches()
+    monkeypatch.setitem(kinks.POLICIES, kink,
+                        dataclasses.replace(kinks.POLICIES[kink], step_at_zero=wrong))
+    (mutated,) = _kink_results(kink, activation)
+    assert not mutated.passed, mutated
+    assert mutated.max_error > 1e-3
+
+
+def test_expected_kink_value_is_written_from_the_policy_names():
+    assert checks.expected_at_activation_kink("half", 0.2, 1.0) == pytest.approx(0.6)
+    assert checks.expected_at_activation_kink("zero", 0.2, 1.0) == 0.2
+    assert checks.expected_at_activation_kink("set", 0.0, 1.0) == 0.0
+    with pytest.raises(ValueError, match="policy 'mean'"):
+        checks.expected_at_activation_kink("mean", 0.0, 1.0)
+
+
+@pytest.mark.parametrize(("widths", "method"), [
+    ((3, 4, 4, 1), "SymPy, differentiating the scalar loss symbol by symbol"),
+    ((4, 4, 4, 4, 4, 4, 1), "central differences on sampled entries"),
+])
+def test_deep_networks_check_the_matrix_form_numerically(widths, method):
+    # The symbolic proof's time grows steeply with depth; six layers took minutes.
+    derivation = symderiv.derive("backprop", widths=widths)
+    proof = derivation.checks[0]
+    assert proof.method.startswith(method)
+    assert proof.evaluate().passed

@@ -16,6 +16,7 @@ from symderiv.derivation import Figure, Listing
 from symderiv.errors import InputError
 from symderiv.render.document import standalone
 from symderiv.topics import convexity
+from symderiv.topics.convexity import logits as logits
 from symderiv.topics.convexity import losses as losses
 from symderiv.topics.convexity import multiclass as softmax_part
 from symderiv.topics.convexity import parameters as params
@@ -457,34 +458,56 @@ def test_report_separates_soft_and_hard_labels(derivation):
     assert derivation.results["bce: minimiser"] == Y
 
 
-def _curvature_sign_change(label: float, low: float, high: float) -> float:
-    """Where the second difference of the hand-written MSE(sigmoid) loss changes sign (bisection)."""
-
-    def curvature(z: float) -> float:
-        points = np.array([z])
-        return float(ref.second_difference(lambda u: ref.mse_logits_reference(u, label), points)[0])
-
-    negative_at_low = curvature(low) < 0
-    assert negative_at_low != (curvature(high) < 0), "no sign change in the bracket"
-    for _ in range(60):
-        middle = (low + high) / 2
-        if (curvature(middle) < 0) == negative_at_low:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
-
-
 def test_stated_concave_logit_thresholds_match_the_numerical_sign_change(derivation):
-    """The logit bounds of the concave regions appear only in the prose, not in the results,
-    so no check covers them: locate the sign change of the second difference instead."""
+    """The logit bounds in the prose are the derived results, located again by bisection."""
     text = " ".join(b.text for b in derivation.steps if hasattr(b, "text"))
-    hard_one = _curvature_sign_change(1.0, -5.0, 0.0)
-    hard_zero = _curvature_sign_change(0.0, 0.0, 5.0)
+    hard_one = logits.curvature_sign_change(1.0, -5.0, 0.0)
+    hard_zero = logits.curvature_sign_change(0.0, 0.0, 5.0)
     assert hard_one < 0 < hard_zero
-    # Name the numbers in closed form only to find them in the LaTeX; 1e-6 is the bisection's
-    # accuracy on second differences with h = 1e-4 (about 1e-7 relative), with a margin.
+    bound = derivation.results["mse(z), y=1: concave for z below"]
+    assert bound == -sp.log(2)
+    assert list(derivation.results["mse(z), y=0: concave for p in"]) == [sp.Rational(2, 3), 1]
+    # 1e-6 is the bisection's accuracy on second differences with h = 1e-4, with a margin
+    assert abs(float(bound) - hard_one) < 1e-6
+    assert abs(float(sp.log(2)) - hard_zero) < 1e-6
     for root, relation in ((hard_one, "<"), (hard_zero, ">")):
         closed = sp.nsimplify(root, [sp.log(2)], tolerance=1e-6)
-        assert abs(float(closed) - root) < 1e-6
         assert f"$z {relation} {sp.latex(closed)}$" in text, (relation, sp.latex(closed))
+
+
+def test_concave_threshold_checks_are_in_the_report(results):
+    found = {r.name: r for r in results if "concave exactly" in r.name}
+    assert len(found) == 2
+    for r in found.values():
+        assert r.passed and r.max_error < 1e-7, (r.name, r.max_error)
+
+
+@pytest.mark.parametrize(
+    ("label", "bound", "negative_below"),
+    [
+        (1.0, -sp.log(2), True),
+        (0.0, sp.log(2), False),
+    ],
+)
+def test_concave_threshold_check_passes_on_the_derived_bound(label, bound, negative_below):
+    assert not _fails(logits.concave_threshold_check("ok", label, bound, negative_below))
+
+
+@pytest.mark.parametrize(
+    ("label", "bound", "negative_below"),
+    [
+        (1.0, sp.Integer(0), True),  # the threshold p = 1/2 instead of 1/3
+        (1.0, -sp.log(3), True),  # p = 1/4
+        (1.0, -sp.log(2) + sp.Rational(1, 10**5), True),  # off by 1e-5
+        (1.0, -sp.log(2), False),  # the region on the wrong side
+        (0.0, -sp.log(2), False),  # the y = 1 bound used for y = 0
+        (0.0, sp.log(2), True),
+    ],
+)
+def test_concave_threshold_check_fails_on_a_wrong_bound(label, bound, negative_below):
+    assert _fails(logits.concave_threshold_check("bad", label, bound, negative_below))
+
+
+def test_curvature_bisection_needs_a_sign_change():
+    with pytest.raises(ValueError, match="same sign"):
+        logits.curvature_sign_change(1.0, 0.0, 5.0)

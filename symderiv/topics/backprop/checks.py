@@ -48,6 +48,7 @@ class Setting:
     loss: str
     alpha: float
     step_at_zero: float
+    kink: str = "zero"
 
     @property
     def parameter_count(self) -> int:
@@ -248,13 +249,28 @@ def scientific(value: float) -> str:
     return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
 
 
+def expected_at_activation_kink(kink: str, left: float, right: float) -> float:
+    """The value each kink policy promises for a (leaky) ReLU at 0, from the one-sided quotients.
+
+    Written from the policies' definitions, not taken from :mod:`symderiv.kinks`, so a
+    wrong number there shows up: ``half`` is the midpoint of the one-sided derivatives;
+    ``zero`` and ``set`` take the inactive side, which is the left-hand quotient for the
+    coordinates :func:`kink_check` moves (they push the kinked entry up).
+    """
+    if kink == "half":
+        return (left + right) / 2
+    if kink in ("zero", "set"):
+        return left
+    raise ValueError(f"no expected kink value for policy {kink!r}")
+
+
 def kink_check(gradient: Callable, setting: Setting, where: str) -> Measurement:
     r"""At a kink, the value must lie between the one-sided derivatives and follow the policy.
 
-    ``where="output"``: :math:`|u|` at :math:`u = 0`, whose policy value (sign 0 = 0)
-    is the midpoint of the one-sided derivatives. ``where="hidden"``: the
-    (leaky) ReLU at 0, whose policy value is inactive side
-    :math:`+ H(0)\,(\text{active} - \text{inactive})`. The coordinates checked
+    ``where="output"``: :math:`|u|` at :math:`u = 0`, whose value under every policy
+    (sign 0 = 0) is the midpoint of the one-sided derivatives. ``where="hidden"``:
+    the (leaky) ReLU at 0, whose value is :func:`expected_at_activation_kink` of the
+    policy's name (never the policy object's own number). The coordinates checked
     move the kinked entry up as they increase: the bias, and the weights that
     meet positive inputs.
     """
@@ -281,7 +297,7 @@ def kink_check(gradient: Callable, setting: Setting, where: str) -> Measurement:
             if where == "output":
                 expected = (left + right) / 2
             else:
-                expected = left + setting.step_at_zero * (right - left)
+                expected = expected_at_activation_kink(setting.kink, left, right)
             scale = max(1.0, abs(left), abs(right))
             worst_outside = max(worst_outside, distance_to_interval(got, (left, right)) / scale)
             worst_policy = max(worst_policy, abs(got - expected) / scale)

@@ -33,6 +33,15 @@ from symderiv.topics.convexity.losses import P, Y, Z
 
 SIGMOID = 1 / (1 + sp.exp(-Z))
 CONCAVE_POINT = sp.Integer(-2)  # a logit in the solved concave region of MSE(sigmoid), y = 1
+# Bracket for locating where the curvature of MSE(sigmoid) changes sign: wide enough to hold
+# the solved thresholds (|z| = log 2), narrow enough that the second difference stays well
+# above its rounding level at the ends (about 1e-5 at |z| = 6).
+CURVATURE_BRACKET = (-6.0, 6.0)
+BISECTION_STEPS = 60
+# The second difference has absolute error about 1e-8 (h = 1e-4); near the sign change the
+# curvature moves by |d^3 L/dz^3| ~ 0.1 per unit of z, so the root it gives is within about
+# 1e-7 (measured: 1.6e-8); 1e-6 leaves a factor 10 and still rejects any other closed form.
+SIGN_CHANGE_TOLERANCE = 1e-6
 SATURATION_LABEL = 1.0
 SATURATION_LOGITS = tuple(float(v) for v in numpy.linspace(-10.0, 10.0, 81))
 TABLE_LOGITS = (-10.0, -5.0, -2.0, 0.0, 2.0, 5.0)
@@ -77,6 +86,66 @@ def negative_curvature_check(name: str, exact_value: sp.Expr, z0: float, label: 
     return Check(name, "second difference", run, 1e-5,
                  "Second differences with $h = 10^{-4}$ are accurate to about $10^{-7}$ "
                  "relative here; the check also fails if the difference is not negative.")
+
+
+def curvature_sign_change(label: float, low: float, high: float,
+                          steps: int = BISECTION_STEPS) -> float:
+    """Where the second difference of the hand-written MSE(sigmoid) loss changes sign (bisection).
+
+    ``low`` and ``high`` must bracket exactly one sign change; a bracket without one is a
+    ``ValueError``.
+    """
+
+    def curvature(z: float) -> float:
+        return float(ref.second_difference(lambda u: ref.mse_logits_reference(u, label),
+                                           numpy.array([z]))[0])
+
+    negative_at_low = curvature(low) < 0
+    if negative_at_low == (curvature(high) < 0):
+        raise ValueError(f"the curvature has the same sign at z = {low:g} and z = {high:g}")
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if (curvature(middle) < 0) == negative_at_low:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def concave_threshold_check(name: str, label: float, bound: sp.Expr,
+                            negative_below: bool) -> Check:
+    r"""A derived logit bound of the concave region of MSE(sigmoid) against bisection.
+
+    The second difference of :func:`~.reference.mse_logits_reference` is evaluated at
+    the ends of :data:`CURVATURE_BRACKET`: it must be negative on the side the derived
+    region claims (below ``bound`` if ``negative_below``, else above) and positive on
+    the other; bisection then locates its sign change, which is compared with ``bound``.
+    """
+    low, high = CURVATURE_BRACKET
+
+    def run() -> Measurement:
+        def curvature(z: float) -> float:
+            return float(ref.second_difference(lambda u: ref.mse_logits_reference(u, label),
+                                               numpy.array([z]))[0])
+
+        inside, outside = (low, high) if negative_below else (high, low)
+        if not (curvature(inside) < 0 < curvature(outside)):
+            return Measurement(numpy.inf, f"The second difference is not negative at "
+                                          f"$z = {inside:g}$ and positive at $z = {outside:g}$, "
+                                          "as the derived region requires.")
+        root = curvature_sign_change(label, low, high)
+        return Measurement(abs(root - float(bound)),
+                           f"Sign change found at $z = {root:.9f}$ after {BISECTION_STEPS} "
+                           "bisection steps.")
+
+    side = "below" if negative_below else "above"
+    return Check(name, rf"bisection on second differences, $z \in [{low:g}, {high:g}]$", run,
+                 SIGN_CHANGE_TOLERANCE,
+                 r"The second difference ($h = 10^{-4}$) is off by about $10^{-8}$; near the "
+                 r"sign change the curvature moves by about $0.1$ per unit of $z$, so the "
+                 r"located root is within about $10^{-7}$ of the true one; $10^{-6}$ leaves a "
+                 rf"factor 10. The check also fails unless the curvature is negative {side} the "
+                 r"derived bound and positive on the other side.")
 
 
 def logit_part(seed: int, samples: int) -> Part:
@@ -162,7 +231,14 @@ def logit_part(seed: int, samples: int) -> Part:
         "dmse/dz": mse_first,
         "d2mse/dz2": mse_second,
         "d2mse/dz2 at z=-2, y=1": exact_value,
+        "mse(z), y=1: concave for z below": logit_threshold,
+        "mse(z), y=0: concave for p in": sp.Matrix([region_zero.inf, region_zero.sup]),
     }
+    ends_zero = results["mse(z), y=0: concave for p in"]
+    interior_zero = [e for e in ends_zero if 0 < e < 1]
+    confirm(len(interior_zero) == 1 and region_zero == sp.Interval.open(*ends_zero),
+            "the concave region for y = 0 is one open interval with one end inside (0, 1)")
+    bound_zero = sp.log(interior_zero[0] / (1 - interior_zero[0]))
 
     def second_in_z(expr):
         return expr.subs(P, SIGMOID)
@@ -186,12 +262,21 @@ def logit_part(seed: int, samples: int) -> Part:
                                 (Z, Y), ref.mse_logits_reference, _logit_samples, seed),
         negative_curvature_check("MSE($z$): negative curvature at $z = -2$", exact_value,
                                  float(CONCAVE_POINT), 1.0),
+        concave_threshold_check(rf"MSE($z$): concave exactly for "
+                                rf"$z < {sp.latex(logit_threshold)}$ ($y = 1$)", 1.0,
+                                results["mse(z), y=1: concave for z below"],
+                                negative_below=region.inf == 0),
+        concave_threshold_check(rf"MSE($z$): concave exactly for "
+                                rf"$z > {sp.latex(bound_zero)}$ ($y = 0$)", 0.0,
+                                bound_zero, negative_below=ends_zero[0] == 0),
         jensen_check("MSE($z$): not convex (Jensen, $y = 1$)",
                      lambda z: losses.mse_from_logits(z, 1.0), jensen_sampler, seed, samples,
                      convex=False),
     ]
     signatures = {name: (P, Y) for name in results}
-    signatures["d2mse/dz2 at z=-2, y=1"] = ()
+    for name in ("d2mse/dz2 at z=-2, y=1", "mse(z), y=1: concave for z below",
+                 "mse(z), y=0: concave for p in"):
+        signatures[name] = ()
     return Part(steps, results, checks, signatures)
 
 

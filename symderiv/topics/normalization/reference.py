@@ -32,6 +32,14 @@ def batch_norm_reference(x, gamma, beta, eps):
     return normalized * np.reshape(gamma, (1, -1, 1)) + np.reshape(beta, (1, -1, 1))
 
 
+def batch_norm_running_reference(x, gamma, beta, running_mean, running_var, eps):
+    """Batch norm at test time: the running statistics replace the batch's own."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = np.reshape(running_mean, shape)
+    std = np.sqrt(np.reshape(running_var, shape) + eps)
+    return (x - mean) / std * np.reshape(gamma, shape) + np.reshape(beta, shape)
+
+
 def flatten_spatial(x):
     """(N, C, *spatial) -> (N, C, S), the layout the references expect."""
     return np.reshape(x, (x.shape[0], x.shape[1], -1))
