@@ -164,7 +164,8 @@ def _render_parameters(derivation: Derivation) -> str:
         rf"\texttt{{{escape_text(k)}={escape_text(_plain(v))}}}"
         for k, v in sorted(derivation.parameters.items())
     ]
-    return "Parameters of this derivation: " + ",\\allowbreak{} ".join(items) + ".\n"
+    # \texttt cannot hyphenate; \sloppy lets a long list break between items instead.
+    return "{\\sloppy Parameters of this derivation: " + ", ".join(items) + ".\\par}\n"
 
 
 def _plain(value: Any) -> str:
