@@ -13,7 +13,7 @@ Importing symderiv is cheap: SymPy work happens when a topic is first derived.
 """
 
 from symderiv import topics
-from symderiv.errors import InputError, SymderivError, TexError
+from symderiv.errors import InputError, SymderivError, TexError, UnknownResultError
 from symderiv.topics import derive
 
 __version__ = "0.1.0"
@@ -22,6 +22,7 @@ __all__ = [
     "InputError",
     "SymderivError",
     "TexError",
+    "UnknownResultError",
     "__version__",
     "derive",
     "topics",

@@ -207,6 +207,33 @@ def _freeze_mapping(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
+class Results(Mapping):
+    """The read-only results of a derivation; an unknown name lists the known ones."""
+
+    def __init__(self, owner: str, items: Mapping[str, Any]) -> None:
+        self._owner = owner
+        self._items = dict(items)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._items[name]
+        except KeyError:
+            from symderiv.errors import UnknownResultError
+
+            raise UnknownResultError(
+                f"{self._owner} has no result {name!r}; choose one of: {', '.join(self._items)}"
+            ) from None
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Results({self._items!r})"
+
+
 @dataclass(frozen=True)
 class Derivation:
     """A derivation: the question, the reasoning, the results and their checks.
@@ -235,7 +262,8 @@ class Derivation:
             raise ValueError(f"derivation name {self.name!r} must be an identifier")
         for attribute in ("assumptions", "steps", "checks", "notes"):
             object.__setattr__(self, attribute, tuple(getattr(self, attribute)))
-        for attribute in ("results", "parameters", "signatures"):
+        object.__setattr__(self, "results", Results(self.name, self.results))
+        for attribute in ("parameters", "signatures"):
             object.__setattr__(self, attribute, _freeze_mapping(getattr(self, attribute)))
         for block in self.steps:
             if not isinstance(block, (Section, Step, Table, Figure, Listing)):
@@ -264,16 +292,10 @@ class Derivation:
         result's free symbols sorted by name) as positional arguments; their
         names are on the function's ``argument_names`` attribute.
         """
-        from symderiv.errors import InputError
         from symderiv.numeric import lambdify_numpy
 
-        if result_name not in self.results:
-            raise InputError(
-                f"{self.name} has no result {result_name!r}; "
-                f"choose one of: {', '.join(self.results)}"
-            )
+        expr = self.results[result_name]  # an unknown name raises, listing the known ones
         if result_name not in self._numpy_cache:
-            expr = self.results[result_name]
             args = self.signatures.get(result_name)
             if args is None:
                 args = tuple(sorted(getattr(expr, "free_symbols", ()), key=lambda s: s.name))

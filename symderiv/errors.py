@@ -18,5 +18,12 @@ class InputError(SymderivError, ValueError):
     """
 
 
+class UnknownResultError(InputError, KeyError):
+    """A result name a derivation does not have; also a KeyError, as for any mapping."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole sentence
+        return str(self.args[0]) if self.args else ""
+
+
 class TexError(SymderivError):
     """TeX is missing, or a generated document did not compile."""

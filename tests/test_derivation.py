@@ -110,3 +110,13 @@ def test_results_are_read_only():
     d = _derivation()
     with pytest.raises(TypeError):
         d.results["f"] = x
+
+
+def test_an_unknown_result_name_lists_the_known_ones():
+    from symderiv.errors import UnknownResultError
+
+    d = _derivation()
+    with pytest.raises(UnknownResultError, match="demo has no result 'g'; choose one of: f") as caught:
+        d.results["g"]
+    assert isinstance(caught.value, KeyError) and isinstance(caught.value, InputError)
+    assert d.results.get("g") is None and "f" in d.results and dict(d.results) == {"f": x**2}
