@@ -207,10 +207,17 @@ def test_input_errors_say_what_is_allowed(call, message):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"depth": 5}, "depth=5 is out of range; choose an integer from 6 to 100"),
-        ({"width": 8}, "width=8 is out of range; choose an integer from 16 to 2048"),
-        ({"n_in": 0}, "n_in=0 is out of range; choose an integer from 4 to 2048 "
-                      "(it is also a layer width of the simulation)"),
+        ({"depth": 5}, "depth=5 is out of range; choose an integer from 6 to 50"),
+        ({"depth": 100}, "depth=100 is out of range; choose an integer from 6 to 50"),
+        ({"batch": 1}, "batch=1 is out of range; choose an integer from 32 to 4096"),
+        ({"width": 8}, "width=8 is out of range; choose an integer from 64 to 2048 "
+                       "(it is also a layer width of the simulation; in narrower layers one "
+                       "finite network's signal wanders too far from its expectation for the "
+                       "report's checks)"),
+        ({"n_in": 0}, "n_in=0 is out of range; choose an integer from 64 to 2048 "
+                      "(it is also a layer width of the simulation; in narrower layers one "
+                      "finite network's signal wanders too far from its expectation for the "
+                      "report's checks)"),
         ({"alpha": 1.5}, "alpha=1.5 is not a leaky-ReLU slope; choose a number in [0, 1) "
                          "(0 is the plain ReLU)"),
         ({"tau": 0.0}, "tau=0.0 must be a positive standard deviation (e.g. 1.5)"),
@@ -221,6 +228,56 @@ def test_derive_rejects_bad_parameters(params, message):
     with pytest.raises(InputError) as caught:
         initialization.derive(**params)
     assert str(caught.value) == message
+
+
+def test_the_reported_fans_are_refused_not_crashed():
+    # n_in=2048, n_out=4 raised a raw ValueError (a tolerance of nan from log(0)).
+    with pytest.raises(InputError, match="n_out=4 is out of range; choose an integer from 64"):
+        symderiv.derive("initialization", n_in=2048, n_out=4)
+
+
+@pytest.mark.parametrize("params", [{"n_in": 2048, "n_out": 256}, {"n_in": 64, "n_out": 2048},
+                                    {"n_in": 2048, "n_out": 64}, {"n_in": 64, "n_out": 320}])
+def test_fans_that_differ_too_much_are_refused(params):
+    # Widths alternating 2048, 4 made the linear-regime signal underflow (log of 0 in a check)
+    # and killed the narrow ReLU layers; the schema now says so instead of crashing.
+    with pytest.raises(InputError) as caught:
+        symderiv.derive("initialization", **params)
+    message = str(caught.value)
+    assert f"n_in={params['n_in']} and n_out={params['n_out']} differ by a factor of" in message
+    assert "allowed is at most 4" in message and "underflows" in message
+
+
+def test_fans_too_small_are_refused():
+    with pytest.raises(InputError, match="n_out=16 is out of range; choose an integer from 64"):
+        symderiv.derive("initialization", n_in=64, n_out=16)
+
+
+def test_largest_fan_ratio_is_allowed_and_passes():
+    results = symderiv.derive("initialization", n_in=256, n_out=64).verify()
+    assert [r.name for r in results if not r.passed] == []
+
+
+@pytest.mark.parametrize("tau", [1e300, 1e-300, 1e6, 1e-4])
+def test_tau_outside_its_range_is_refused(tau):
+    with pytest.raises(InputError) as caught:
+        symderiv.derive("initialization", tau=tau)
+    assert str(caught.value).startswith(
+        f"tau={tau!r} is out of range; choose a standard deviation from 0.001 to 1000"
+    )
+
+
+@pytest.mark.parametrize("tau", [1e-3, 1e3])
+def test_tau_at_the_ends_of_its_range_passes(tau):
+    results = symderiv.derive("initialization", tau=tau).verify()
+    assert [r.name for r in results if not r.passed] == []
+
+
+def test_linearisation_check_is_relative_for_large_tau():
+    tau = 1e3
+    exact = 0.25 + tau**2 / 16
+    assert linearisation_check("s", exact, 0.5, 0.25, tau).evaluate().passed
+    assert not linearisation_check("s", exact * (1 + 1e-8), 0.5, 0.25, tau).evaluate().passed
 
 
 # --------------------------------------------------------------------------- the derivation
@@ -560,3 +617,35 @@ def test_simulate_runs_backward_only_where_asked():
     np.testing.assert_allclose(some[0].forward, both[0].forward)
     with pytest.raises(ValueError, match="1 backward flags for 2 schemes"):
         simulate((32,) * 7, schemes, batch=8, seed=1, backward=(True,))
+
+
+# --------------------------------------------------------------------------- review: exact inputs
+
+
+@pytest.mark.parametrize("tau", [[1, 2], np.array([1.0, 2.0]), "x", True, None])
+def test_activation_moments_refuses_what_is_not_one_number(tau):
+    with pytest.raises(InputError) as caught:
+        initialization.activation_moments("relu", tau)
+    assert str(caught.value) == (
+        f"tau={tau!r} of type {type(tau).__name__} is not allowed; pass one positive standard "
+        "deviation as an int, a float, a fractions.Fraction or a SymPy expression "
+        "(e.g. 1.5 or sympy.Symbol('tau', positive=True))")
+
+
+@pytest.mark.parametrize("tau", [1.5, np.float32(1.5), np.float64(1.5), Fraction(3, 2),
+                                 sp.Rational(3, 2)])
+def test_activation_moments_are_exact_for_every_kind_of_number(tau):
+    assert initialization.activation_moments("relu", tau)[1] == sp.Rational(9, 8)
+
+
+def test_numpy_numbers_are_exact_and_short():
+    assert initialization.activation_moments("relu", np.int64(2))[1] == 2
+    assert initialization.activation_moments("relu", np.float32(0.1))[1] == sp.Rational(1, 200)
+    moments = initialization.activation_moments("leaky_relu", 1, alpha=np.float32(0.2))
+    assert moments[1] == sp.Rational(13, 25)
+    t = sp.Symbol("t", positive=True)
+    assert initialization.activation_moments("relu", t)[1] == t**2 / 2
+    with pytest.raises(InputError, match="alpha='a' of type str is not allowed"):
+        initialization.activation_moments("leaky_relu", 1, alpha="a")
+    with pytest.raises(InputError, match="tau=inf must be a positive standard deviation"):
+        initialization.activation_moments("relu", float("inf"))

@@ -265,7 +265,7 @@ def test_shape_checks_on_a_large_float32_batch_are_fast():
     (lambda x: normalization.group_norm_backward(x, x, 5),
      "groups=5 does not divide channels=8; choose a divisor of 8: 1, 2, 4, 8"),
     (lambda x: normalization.instance_norm(x.astype(complex)),
-     "x has dtype complex128; normalization needs real numbers (float32 or float64)"),
+     "x has dtype complex128; normalization needs real numbers (float16, float32 or float64)"),
 ])
 def test_input_errors(call, message):
     x = np.zeros((2, 8, 2, 2))
@@ -626,3 +626,104 @@ def _swapped(x, gamma, beta, eps, running_mean, running_var):
 @pytest.mark.parametrize("wrong", [_batch_statistics, _without_eps, _biased_variance, _swapped])
 def test_running_statistics_check_fails_on_a_wrong_batch_norm(wrong):
     assert not _run(checks.running_statistics_check(0, function=wrong)).passed
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+@pytest.mark.parametrize("shape, groups", [((1, 1, 1, 1), 1), ((2, 2, 1, 1), 2), ((3, 8, 1, 1), 8)])
+def test_sets_of_one_value_verify_without_nan(shape, groups):
+    # channels=1, groups=1, height=1, width=1 gave nan (0/0) in the biased-variance check.
+    import warnings
+
+    _, channels, height, width = shape
+    d = symderiv.derive("normalization", channels=channels, groups=groups, height=height,
+                        width=width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        results = d.verify()
+    assert [(r.name, r.max_error) for r in results if not r.passed] == []
+    assert all(np.isfinite(r.max_error) for r in results)
+
+
+def test_biased_variance_check_of_one_value_is_exact_and_can_fail(monkeypatch):
+    passed = _run(checks.biased_variance_check(1, 0))
+    assert passed.passed and passed.max_error == 0.0 and "exactly" in passed.detail
+    sigma2 = sp.Symbol("sigma^2", positive=True)
+    monkeypatch.setattr(spec, "biased_variance_expectation", lambda size: sigma2)
+    assert not _run(checks.biased_variance_check(1, 0)).passed
+
+
+@pytest.mark.parametrize("factor", [1e160, 1e200, 1e300, 2.0**1020])
+def test_huge_inputs_do_not_overflow_the_statistics(factor):
+    import warnings
+
+    x = np.random.default_rng(3).normal(size=(2, 4, 3, 3))
+    gamma, beta = np.linspace(0.5, 2, 4), np.linspace(-1, 1, 4)
+    # Normalization is scale invariant once eps is negligible, so eps -> eps / factor^2.
+    expected = normalization.group_norm(x, 2, gamma, beta, eps=1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = normalization.group_norm(x * factor, 2, gamma, beta)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_non_finite_sets_stay_non_finite_and_others_are_untouched():
+    x = np.random.default_rng(4).normal(size=(2, 4, 3, 3))
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.inf
+    got = normalization.group_norm(bad, 2)
+    assert not np.isfinite(got[0, :2]).any()
+    np.testing.assert_array_equal(got[0, 2:], normalization.group_norm(x, 2)[0, 2:])
+    np.testing.assert_array_equal(got[1], normalization.group_norm(x, 2)[1])
+
+
+def test_float16_input_gives_float16_output():
+    x = np.random.default_rng(5).normal(size=(2, 4, 3, 3))
+    half = x.astype(np.float16)
+    y = normalization.group_norm(half, 2)
+    assert y.dtype == np.float16
+    reference_y = normalization.group_norm(half.astype(np.float64), 2)
+    np.testing.assert_allclose(y.astype(float), reference_y, atol=4e-3)
+    dx, dgamma, dbeta = normalization.group_norm_backward(half, half, 2)
+    assert {dx.dtype, dgamma.dtype, dbeta.dtype} == {np.dtype(np.float16)}
+    assert normalization.batch_norm(half).dtype == np.float16
+
+
+@pytest.mark.parametrize("eps", [1e-12, 1e-300])
+def test_tiny_eps_with_constant_sets_verifies(eps):
+    # Sets of one or two values (near zero variance) and a tiny eps magnify the rounding
+    # of the mean by 1/sqrt(eps); the forward check now divides by that condition number.
+    for channels, groups, width in ((16, 16, 1), (6, 3, 2)):
+        d = symderiv.derive("normalization", channels=channels, groups=groups, height=1,
+                            width=width, seed=9, eps=eps)
+        assert [r.name for r in d.verify() if not r.passed] == []
+
+
+def test_forward_condition_is_small_for_spread_sets_and_large_for_constant_ones():
+    spread = np.array([[1.0, 3.0, 5.0, 7.0]])
+    assert checks.forward_condition(spread, 1e-5) < 5
+    assert checks.forward_condition(np.array([[5.0, 5.0]]), 1e-12) > 1e6
+
+
+@pytest.mark.parametrize("factor", [1e160, 1e300])
+def test_huge_inputs_do_not_overflow_the_backward_pass(factor):
+    import warnings
+
+    generator = np.random.default_rng(6)
+    x = generator.normal(size=(2, 4, 3, 3))
+    dy = generator.normal(size=x.shape)
+    gamma = np.linspace(0.5, 2, 4)
+    huge = x.copy()
+    huge[0, :2] *= factor  # one overflowing set; the others take the common path
+    dx_ref, dgamma_ref, dbeta_ref = normalization.group_norm_backward(x, dy, 2, gamma)
+    tiny_eps = normalization.group_norm_backward(x, dy, 2, gamma, eps=1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        dx, dgamma, dbeta = normalization.group_norm_backward(huge, dy, 2, gamma)
+    # d/dx of GN(s x') is (1/s) d/dx'; eps becomes negligible for the rescaled set.
+    np.testing.assert_allclose(dx[0, :2] * factor, tiny_eps[0][0, :2], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(dx[0, 2:], dx_ref[0, 2:])
+    np.testing.assert_array_equal(dx[1], dx_ref[1])
+    np.testing.assert_array_equal(dbeta, dbeta_ref)
+    assert np.all(np.isfinite(dgamma))

@@ -35,12 +35,11 @@ from symderiv.numeric import FD_TOLERANCE, ROUNDOFF_TOLERANCE
 from symderiv.topics import Parameter
 from symderiv.topics.backprop.functions import ACTIVATIONS, ALPHA, LOSSES, U, Y
 from symderiv.topics.backprop.generated import (
+    DEFAULT_ALPHA,
     gradient_function,
     validate_architecture,
 )
 from symderiv.topics.backprop.network import Network, bold_ones, sweep
-
-DEFAULT_ALPHA = 0.01
 
 SUMMARY = "Backpropagation through an MLP (ReLU hidden layer, linear output, MAE by default)"
 
@@ -53,7 +52,8 @@ PARAMETERS = (
               choices=tuple(LOSSES)),
     Parameter("kink", "str", "zero", "derivative used at kinks", choices=("zero", "half", "set")),
     Parameter("alpha", "float", DEFAULT_ALPHA,
-              "slope of the leaky ReLU for negative inputs, 0 <= alpha < 1"),
+              "slope of the leaky ReLU for negative inputs, 0 <= alpha < 1 "
+              "(activation=leaky_relu only)"),
 )
 
 #: The symbolic proof writes every weight as a symbol; above this many it checks numerically.
@@ -70,7 +70,7 @@ def derive(widths=(3, 4, 1), activation: str = "relu", loss: str = "mae", kink: 
     """The derivation for these parameters (cached); see the module docstring."""
     widths = validate_architecture(widths, activation, loss, kink, alpha)
     if activation != "leaky_relu":
-        alpha = DEFAULT_ALPHA  # the slope plays no part: one cached derivation serves all
+        alpha = DEFAULT_ALPHA  # validate_architecture refused any other value
     return _derive(widths, activation, loss, kink, float(alpha))
 
 
@@ -155,8 +155,9 @@ def _checks(network: Network, widths, activation, loss, kink, alpha) -> tuple[Ch
             "Central differences with step $h = 10^{-6}$ in float64 err by about "
             "$\\epsilon|L|/h \\approx 10^{-10}$ (rounding) plus $O(h^2)$ (truncation) on "
             "these order-one losses; the tolerance $10^{-6}$ leaves a wide margin and still "
-            "exposes any wrong term. They are valid only away from kinks, so the check fails "
-            "if the seeded point lies within 100 steps of one.",
+            "exposes any wrong term. They are valid only away from kinks, so a hidden bias or "
+            "target that puts the seeded point within 100 steps of one is first moved off "
+            "it by the least amount that clears every sample (the detail says by how much).",
         ),
         Check(
             "Generated batch gradient vs autograd",

@@ -111,17 +111,70 @@ def kink_margin(setting: Setting, params, X, Y) -> float:
     return margin
 
 
+def _clear_shifts(z: np.ndarray, margin: float) -> np.ndarray:
+    """Per column of ``z``, the smallest shift that leaves every entry at least ``margin`` from 0."""
+    shifts = np.zeros(z.shape[1])
+    for unit in np.flatnonzero(np.any(np.abs(z) < margin, axis=0)):
+        column = z[:, unit]
+        candidates = np.concatenate([-column - 2 * margin, -column + 2 * margin])
+        clear = np.all(np.abs(column[None, :] + candidates[:, None]) >= margin, axis=1)
+        allowed = candidates[clear]
+        shifts[unit] = allowed[np.argmin(np.abs(allowed))]
+    return shifts
+
+
+def clear_of_kinks(setting: Setting, params, X, Y, margin: float):
+    r"""The point moved, deterministically and as little as needed, at least ``margin`` off kinks.
+
+    Layer by layer, a hidden bias :math:`b^{(l)}_i` whose pre-activation comes within
+    ``margin`` of the kink for some sample is shifted by the smallest amount that clears
+    all samples (at most a few ``margin``); a target whose residual is that close is
+    moved away from the output. A wide layer has so many pre-activations that some
+    always lie within :math:`10^{-4}` of 0 (100\,000 units give a nearest one near
+    :math:`10^{-6}`), so drawing another seed would not help. Returns the new
+    parameters and targets and the largest shift.
+    """
+    from symderiv.topics.backprop.functions import ACTIVATIONS, LOSSES
+    from symderiv.topics.backprop.reference import activate
+
+    params, Y = dict(params), np.array(Y, dtype=float)
+    depth = len(setting.widths) - 1
+    moved, a = 0.0, X
+    for layer in range(1, depth + 1):
+        z = a @ params[f"W{layer}"].T + params[f"b{layer}"]
+        if layer < depth and ACTIVATIONS[setting.activation].kinked:
+            shifts = _clear_shifts(z, margin)
+            if np.any(shifts):
+                params[f"b{layer}"] = params[f"b{layer}"] + shifts
+                z = z + shifts
+                moved = max(moved, float(np.max(np.abs(shifts))))
+        a = z if layer == depth else activate(z, setting.activation, setting.alpha)
+    if LOSSES[setting.loss].kinked:
+        residual = a - Y
+        close = np.abs(residual) < margin
+        if np.any(close):
+            away = np.where(residual[close] < 0, -1.0, 1.0) * 2 * margin
+            moved = max(moved, float(np.max(np.abs(Y[close] - (a[close] - away)))))
+            Y[close] = a[close] - away
+    return params, Y, moved
+
+
 def finite_difference_check(gradient: Callable, setting: Setting, seed: int = 1) -> Measurement:
     """Largest relative gap between ``gradient`` and central differences of the loss.
 
-    Central differences are only valid away from kinks, so the check fails outright
-    (error ``inf``) if the seeded point comes within ``KINK_MARGIN_STEPS`` steps of one.
+    Central differences are only valid away from kinks, so a seeded point within
+    ``KINK_MARGIN_STEPS`` steps of one is first moved off it (:func:`clear_of_kinks`);
+    the detail says by how much.
     """
     params, X, Y = random_problem(setting, seed)
+    needed = KINK_MARGIN_STEPS * FD_STEP
+    moved = 0.0
+    if kink_margin(setting, params, X, Y) < needed:
+        params, Y, moved = clear_of_kinks(setting, params, X, Y, needed)
     margin = kink_margin(setting, params, X, Y)
-    if margin < KINK_MARGIN_STEPS * FD_STEP:
+    if margin < needed:  # cannot happen for a point clear_of_kinks has moved
         return Measurement(np.inf, f"The seeded point lies {scientific(margin)} from a kink, "
-                                   "too close for central differences; change the seed.")
+                                   "too close for central differences.")
     grads = gradient(params, X, Y)
     worst, compared = 0.0, 0
     generator = rng(seed + 100)
@@ -142,6 +195,9 @@ def finite_difference_check(gradient: Callable, setting: Setting, seed: int = 1)
     near = ("" if np.isinf(margin) else
             f" The nearest kink is {scientific(margin)} away in pre-activation, more than "
             f"{KINK_MARGIN_STEPS} steps.")
+    if moved:
+        near += (f" To get there, biases or targets that lay closer were moved by at most "
+                 f"{scientific(moved)}.")
     return Measurement(worst, f"Compared {compared} {what} at a seeded random point, "
                               f"$N = {X.shape[0]}$ samples.{near}")
 
@@ -187,34 +243,48 @@ def source_network(setting: Setting) -> bool:
 # ------------------------------------------------------------------ kinks
 
 
-def _dyadic(generator, shape):
-    """Multiples of 1/4 in [-2, 2]: sums and products of a few stay exact in float64."""
-    return generator.integers(-8, 9, shape) / 4.0
+def _dyadic(generator, shape, fan_in: int | None = None):
+    r"""Multiples of 1/4 in [-2, 2]: sums and products of a few stay exact in float64.
+
+    With ``fan_in`` the values are scaled by the power of two nearest to the He
+    scale :math:`\sqrt{2/n}` divided by their own standard deviation
+    :math:`\sqrt{3/2}`, so they stay exact while the activations of a deep network
+    stay of order one (unscaled, ten layers of width 50 reach :math:`10^8`, and the
+    rounding of a loss that large swamps a difference quotient with step
+    :math:`10^{-6}`).
+    """
+    values = generator.integers(-8, 9, shape) / 4.0
+    if fan_in is None:
+        return values
+    return values * 2.0 ** np.round(np.log2(np.sqrt(2 / fan_in) / np.sqrt(1.5)))
 
 
-def _one_sided(loss, value, index) -> tuple[float, float]:
+def _one_sided(loss, value, index, step: float = FD_STEP) -> tuple[float, float]:
     """Left and right derivatives, second-order accurate (Richardson on the helper's quotients)."""
-    left_h, right_h = one_sided_differences(loss, value, index, FD_STEP)
-    left_2h, right_2h = one_sided_differences(loss, value, index, 2 * FD_STEP)
+    left_h, right_h = one_sided_differences(loss, value, index, step)
+    left_2h, right_2h = one_sided_differences(loss, value, index, 2 * step)
     return 2 * left_h - left_2h, 2 * right_h - right_2h
 
 
 def output_kink_problem(setting: Setting, seed: int = 4):
     r"""A batch whose first sample has :math:`z^{(L)}_1 = y_1` exactly.
 
-    With ReLU or identity hidden layers every number is a multiple of a power of
-    two, so the forward pass is exact whatever order it sums in. Other
-    activations round, so there the first output row of :math:`W^{(L)}` is set to
-    zero, which makes :math:`z^{(L)}_1 = b^{(L)}_1` exactly.
+    The first output row of :math:`W^{(L)}` is set to zero, which makes
+    :math:`z^{(L)}_1 = b^{(L)}_1` exactly whatever order the code sums in and
+    whatever the activation rounds (moving an entry of that row still moves
+    :math:`z^{(L)}_1` through the kink).
     """
     generator = rng(seed)
     params, X, Y = random_problem(setting, seed)
     widths = setting.widths
     for name in params:
-        params[name] = _dyadic(generator, params[name].shape)
+        fan_in = widths[int(name[1:]) - 1] if name.startswith("W") else None
+        params[name] = _dyadic(generator, params[name].shape, fan_in)
     X[0] = np.abs(_dyadic(generator, widths[0])) + 0.25
-    if setting.activation not in ("relu", "identity"):
-        params[f"W{len(widths) - 1}"][0] = 0.0
+    # Without rounding in the hidden layers (ReLU, identity, shallow) the forward pass of
+    # dyadic numbers is exact, but deep networks need more bits than float64 has, and other
+    # activations round; a zero first row makes z^(L)_1 = b^(L)_1 exactly in every case.
+    params[f"W{len(widths) - 1}"][0] = 0.0
     out = _forward_outputs(setting, params, X[:1])
     Y[0, 0] = out[0, 0]
     return params, X, Y
@@ -224,10 +294,38 @@ def hidden_kink_problem(setting: Setting, seed: int = 5):
     r"""A batch whose first sample has :math:`z^{(1)}_1 = 0` exactly (positive inputs)."""
     generator = rng(seed)
     params, X, Y = random_problem(setting, seed)
-    params["W1"] = _dyadic(generator, params["W1"].shape)
+    params["W1"] = _dyadic(generator, params["W1"].shape, setting.widths[0])
     X[0] = np.abs(_dyadic(generator, setting.widths[0])) + 0.25
     params["b1"][0] = -float(params["W1"][0] @ X[0])
     return params, X, Y
+
+
+def output_kink_steps(setting: Setting, params, X, Y) -> dict[str, np.ndarray]:
+    r"""Steps for the output kink that cross no other sample's kink of :math:`|u|`.
+
+    Moving :math:`b^{(L)}_1` by :math:`t` moves every sample's residual
+    :math:`z^{(L)}_1 - y_1` by :math:`t`, moving :math:`W^{(L)}_{1j}` moves sample
+    :math:`s`'s by :math:`t\,a^{(L-1)}_{sj}`. The extrapolated one-sided quotients
+    step up to :math:`2h`; ``h`` is ``FD_STEP`` unless that would bring another sample
+    within half its distance of its own kink, in which case it is reduced to that.
+    Returns the step of the bias (shape ``()``) and of each column of the row.
+    """
+    from symderiv.topics.backprop.reference import activate
+
+    last = len(setting.widths) - 1
+    hidden = X
+    for layer in range(1, last):
+        hidden = activate(hidden @ params[f"W{layer}"].T + params[f"b{layer}"],
+                          setting.activation, setting.alpha)
+    residuals = np.abs(_forward_outputs(setting, params, X)[1:, 0] - Y[1:, 0])
+    if residuals.size == 0:
+        return {}
+    slack = residuals / 2 / 2  # half the distance, covered by a step of 2h
+    moves = np.abs(hidden[1:])  # (samples - 1, inputs of layer L)
+    with np.errstate(divide="ignore"):
+        per_column = np.min(np.where(moves > 0, slack[:, None] / moves, np.inf), axis=0)
+    return {f"b{last}": np.array(min(FD_STEP, float(np.min(slack)))),
+            f"W{last}": np.minimum(FD_STEP, per_column)}
 
 
 def _forward_outputs(setting, params, X):
@@ -274,10 +372,12 @@ def kink_check(gradient: Callable, setting: Setting, where: str) -> Measurement:
     move the kinked entry up as they increase: the bias, and the weights that
     meet positive inputs.
     """
+    steps: dict[str, np.ndarray] = {}
     if where == "output":
         params, X, Y = output_kink_problem(setting)
         last = len(setting.widths) - 1
         names = (f"b{last}", f"W{last}")
+        steps = output_kink_steps(setting, params, X, Y)
     else:
         params, X, Y = hidden_kink_problem(setting)
         names = ("b1", "W1")
@@ -292,7 +392,8 @@ def kink_check(gradient: Callable, setting: Setting, where: str) -> Measurement:
         else:
             indices = [(0, j) for j in range(min(value.shape[1], KINK_COLUMNS))]
         for index in indices:
-            left, right = _one_sided(loss, value, index)
+            step = float(steps[name][index[1:]]) if name in steps else FD_STEP
+            left, right = _one_sided(loss, value, index, step)
             got = float(grads[name][index])
             if where == "output":
                 expected = (left + right) / 2

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
+from sympy.printing.pretty.stringpict import prettyForm
 
 U = sp.Symbol("u", real=True)
 Y = sp.Symbol("y", real=True)
@@ -274,11 +275,38 @@ class Elementwise(MatrixExpr):
         text = ordered._print(body)
         return rf"\left({text}\right)" if body.is_Add else text
 
-    def _sympystr(self, printer) -> str:
-        def named(matrix):
-            return _Code(printer._print(matrix), real=True)
+    def _named_body(self) -> sp.Expr:
+        """The formula with each matrix as its name (``str``), terms in the variables' order."""
+        positions = {}
 
-        return f"({printer._print(self._placed(named))}, entrywise)"
+        def named(matrix):
+            symbol = _Code(sp.sstr(matrix), real=True)
+            positions.setdefault(symbol, len(positions))
+            return symbol
+
+        body = self._placed(named)
+
+        def rank(term):
+            marks = [positions[s] for s in term.atoms(_Code) if s in positions]
+            return (term.could_extract_minus_sign(), min(marks) if marks else len(positions))
+
+        return body.replace(lambda e: e.is_Add,
+                            lambda e: sp.Add(*sorted(e.args, key=rank), evaluate=False))
+
+    def _sympystr(self, printer) -> str:
+        # The formula in the matrices' names, applied entry by entry as in NumPy:
+        # sign(z[2] - y), 1 - tanh(z[1])**2.
+        ordered = type(printer)({"order": "none"})
+        body = self._named_body()
+        text = ordered._print(body)
+        return f"({text})" if body.is_Add else text
+
+    def _pretty(self, printer):
+        ordered = type(printer)({**{key: value for key, value in printer._settings.items()
+                                    if key in printer._default_settings}, "order": "none"})
+        body = self._named_body()
+        form = ordered._print(body)
+        return prettyForm(*form.parens()) if body.is_Add else form
 
     def _numpycode(self, printer) -> str:
         def code(matrix):

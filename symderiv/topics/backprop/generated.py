@@ -160,6 +160,10 @@ def generated_gradient(widths: tuple[int, ...], activation: str, loss: str, kink
     return function
 
 
+#: The leaky ReLU's default slope; any other value is refused for other activations.
+DEFAULT_ALPHA = 0.01
+
+
 def validate_architecture(widths: tuple[int, ...], activation: str, loss: str, kink: str,
                           alpha: float) -> tuple[int, ...]:
     """Refuse what the derivation does not cover; return ``widths`` as a tuple of ints."""
@@ -188,11 +192,17 @@ def validate_architecture(widths: tuple[int, ...], activation: str, loss: str, k
         raise InputError(
             f"alpha={alpha!r} is not a leaky-ReLU slope; choose a number with 0 <= alpha < 1"
         )
+    if activation != "leaky_relu" and alpha != DEFAULT_ALPHA:
+        raise InputError(
+            f"alpha={alpha!r} is the slope of the leaky ReLU and plays no part with "
+            f"activation={activation!r}; leave alpha at its default {DEFAULT_ALPHA} or choose "
+            "activation='leaky_relu'"
+        )
     return widths
 
 
 def gradient_function(widths, activation: str = "relu", loss: str = "mae", kink: str = "zero",
-                      alpha: float = 0.01) -> Gradient:
+                      alpha: float = DEFAULT_ALPHA) -> Gradient:
     r"""The batch gradient of the mean loss, generated from the derived matrix formulas.
 
     Returns ``g(params, X, y) -> {"W1", "b1", ..., "WL", "bL"}`` where ``params``
@@ -218,7 +228,7 @@ def gradient_function(widths, activation: str = "relu", loss: str = "mae", kink:
 
     def gradient(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray):
         values = _check_params(params, expected, described)
-        X, Y = _check_data(_floating(X), _floating(y), widths, described)
+        X, Y = _check_data(_floating(X, "X"), _floating(y, "y"), widths, described)
         if loss == "bce" and (np.any(Y < 0) or np.any(Y > 1)):
             raise InputError(
                 f"loss='bce' needs targets y in [0, 1]; got values from {Y.min():g} to "
@@ -232,10 +242,23 @@ def gradient_function(widths, activation: str = "relu", loss: str = "mae", kink:
     return gradient
 
 
-def _floating(value) -> np.ndarray:
-    """Arrays of floats pass through untouched; integers and lists become float64."""
+def _floating(value, name: str) -> np.ndarray:
+    """Arrays of floats pass through untouched; integers, booleans and lists become float64.
+
+    Anything else (complex numbers, strings, objects) is refused: casting would drop an
+    imaginary part silently or fail with NumPy's own message.
+    """
     value = np.asarray(value)
-    return value if np.issubdtype(value.dtype, np.floating) else value.astype(np.float64)
+    if np.issubdtype(value.dtype, np.floating):
+        return value
+    if value.dtype.kind in "biu":
+        return value.astype(np.float64)
+    hint = (f"; pass {name}.real if the imaginary part is meant to be dropped"
+            if value.dtype.kind == "c" else "")
+    raise InputError(
+        f"{name} has dtype {value.dtype}; the gradient needs real numbers, an array of "
+        f"floats or integers{hint}"
+    )
 
 
 def _check_params(params: Mapping[str, np.ndarray], expected: dict[str, tuple[int, ...]],
@@ -255,7 +278,7 @@ def _check_params(params: Mapping[str, np.ndarray], expected: dict[str, tuple[in
         )
     values = {}
     for name, shape in expected.items():
-        value = _floating(params[name])
+        value = _floating(params[name], name)
         if value.shape != shape:
             raise InputError(
                 f"{name} has shape {value.shape}; {described} needs {shape} "

@@ -329,17 +329,37 @@ def _substitutions(activation: str, tau: Any, alpha: Any) -> dict[sp.Symbol, Any
 
 
 def _exact(value: Any) -> sp.Expr:
-    if isinstance(value, bool):
+    """A number or SymPy expression as an exact SymPy value; anything else is a TypeError.
+
+    Floats (Python or NumPy) become the rational of their shortest decimal form, so
+    ``1.5`` and ``np.float32(1.5)`` both give 3/2 and ``np.float32(0.1)`` gives 1/10.
+    Strings, lists and arrays are refused rather than parsed or broadcast.
+    """
+    if isinstance(value, sp.Expr):
+        return value
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
         raise TypeError(value)
-    if isinstance(value, float):
-        return sp.Rational(Fraction(repr(value)))
-    return sp.sympify(value)
+    if isinstance(value, numbers.Integral):  # int, numpy integers
+        return sp.Integer(int(value))
+    if isinstance(value, numbers.Rational):  # fractions.Fraction
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, numbers.Real):  # float, numpy floats
+        return sp.Rational(Fraction(str(value)))  # ValueError/OverflowError if not finite
+    raise TypeError(value)
+
+
+_ACCEPTED = "an int, a float, a fractions.Fraction or a SymPy expression"
 
 
 def _scale(tau: Any) -> sp.Expr:
     try:
         value = _exact(tau)
-    except (TypeError, ValueError, sp.SympifyError):
+    except TypeError:
+        raise InputError(
+            f"tau={tau!r} of type {type(tau).__name__} is not allowed; pass one positive "
+            f"standard deviation as {_ACCEPTED} (e.g. 1.5 or sympy.Symbol('tau', positive=True))"
+        ) from None
+    except (ValueError, OverflowError):
         value = None
     if value is None or (value.is_number and not value.is_positive) or value.is_positive is False:
         raise InputError(f"tau={tau!r} must be a positive standard deviation (e.g. 1 or 1.5)")
@@ -349,7 +369,12 @@ def _scale(tau: Any) -> sp.Expr:
 def _slope(alpha: Any) -> sp.Expr:
     try:
         value = _exact(alpha)
-    except (TypeError, ValueError, sp.SympifyError):
+    except TypeError:
+        raise InputError(
+            f"alpha={alpha!r} of type {type(alpha).__name__} is not allowed; pass one slope "
+            f"in [0, 1) as {_ACCEPTED}"
+        ) from None
+    except (ValueError, OverflowError):
         value = None
     if value is None or (value.is_number and not (0 <= value < 1)):
         raise InputError(

@@ -20,8 +20,12 @@ whole-tensor passes are ordered to save memory traffic:
 * group norm walks the (N*G, C/G, spatial) view in blocks of whole groups
   of about ``BLOCK_BYTES``, so that the passes after the first read hit the
   cache (every operation inside a block is vectorised over its groups);
-* the input dtype (float32 or float64) is kept throughout; other dtypes are
-  converted to float64.
+* the input dtype (float32 or float64) is kept throughout; float16 is computed in
+  float32 and the results are rounded back to float16; other dtypes are converted
+  to float64;
+* a set whose sum of squares overflows (values beyond about :math:`10^{154}` in
+  float64) is redone after an exact rescaling by a power of two
+  (:func:`_rescaled_forward`, :func:`_rescaled_backward`).
 """
 
 from __future__ import annotations
@@ -57,15 +61,27 @@ def _divisors(value: int) -> str:
 
 
 def _as_float_array(x, name: str = "x") -> np.ndarray:
+    """float32 and float64 pass through; float16 is computed in float32 (the public
+    functions round the results back to float16); integers and booleans become float64."""
     array = np.asarray(x)
     if array.dtype.kind == "c" or array.dtype.kind not in "biuf":
         raise InputError(
             f"{name} has dtype {array.dtype}; normalization needs real numbers "
-            "(float32 or float64)"
+            "(float16, float32 or float64)"
         )
+    if array.dtype == np.float16:
+        return array.astype(np.float32)
     if array.dtype not in (np.float32, np.float64):
         array = array.astype(np.float64)
     return array
+
+
+def _like_input(x, *results):
+    """Round ``results`` back to float16 when the input ``x`` was float16."""
+    if getattr(x, "dtype", None) != np.float16:
+        return results if len(results) > 1 else results[0]
+    rounded = tuple(r.astype(np.float16) for r in results)
+    return rounded if len(rounded) > 1 else rounded[0]
 
 
 def _check_input(x, eps: float) -> np.ndarray:
@@ -137,11 +153,14 @@ def _block_statistics(
     """
     kernels = _kernels()
     dtype = flat.dtype
-    sums = flat @ ones
-    squares = np.matmul(flat[:, None, :], flat[:, :, None])[:, 0, 0]
-    mean = kernels["mean"](sums, size).astype(dtype, copy=False)
-    variance = kernels["variance_one_pass"](sums, squares, size).astype(dtype, copy=False)
-    two_pass = mean * mean >= (2.0 ** CANCELLATION_BITS - 1) * variance
+    # Values beyond about 1e154 (float64) overflow the squares; the variance is then inf or
+    # NaN, and the caller redoes those sets rescaled (see _rescaled_forward).
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = flat @ ones
+        squares = np.matmul(flat[:, None, :], flat[:, :, None])[:, 0, 0]
+        mean = kernels["mean"](sums, size).astype(dtype, copy=False)
+        variance = kernels["variance_one_pass"](sums, squares, size).astype(dtype, copy=False)
+        two_pass = mean * mean >= (2.0 ** CANCELLATION_BITS - 1) * variance
     if two_pass.any():
         centred = flat[two_pass] - mean[two_pass, None]
         variance[two_pass] = kernels["variance"](np.einsum("rm,rm->r", centred, centred), size)
@@ -198,9 +217,63 @@ def _grouped_forward(x: np.ndarray, groups: int, gamma, beta, eps: float) -> np.
         # y = gamma (x - mu) / s + beta = scale * x + (beta - scale * mu)
         np.multiply(block, scale[:, :, None], out=target)
         target += (beta_rows[start:stop] - scale * mean[:, None])[:, :, None]
+        overflowed = ~np.isfinite(variance)
+        if overflowed.any():
+            _rescaled_forward(block, target, overflowed, gamma_rows[start:stop],
+                              beta_rows[start:stop], eps, size, ones)
 
     _over_blocks(rows.shape[0], step, normalize)
     return out.reshape(x.shape)
+
+
+def _rescaled_forward(block, target, overflowed, gamma_rows, beta_rows, eps, size, ones):
+    r"""Redo the sets whose sum of squares overflowed (values beyond about :math:`10^{154}`).
+
+    Normalization is invariant under :math:`x \to x/s` with :math:`\epsilon \to \epsilon/s^2`.
+    With :math:`s` the power of two at or above :math:`\max|x|` the division is exact and
+    the rescaled values lie in :math:`[-1, 1]`, where nothing overflows. Sets holding an
+    infinite or NaN value stay non-finite. Only these rare sets pay for the extra pass.
+    """
+    kernels = _kernels()
+    dtype = block.dtype
+    peak = np.max(np.abs(block[overflowed]).reshape(int(overflowed.sum()), -1), axis=1)
+    finite = np.isfinite(peak)
+    rows = np.flatnonzero(overflowed)[finite]
+    if rows.size == 0:
+        return
+    # peak < 2^e, so x / 2^(e-1) lies in [-2, 2]; 2^(e-1) stays finite even for the largest float
+    scale_of = np.ldexp(dtype.type(1), np.frexp(peak[finite])[1] - 1).astype(dtype)
+    scaled = block[rows] / scale_of[:, None, None]
+    mean, variance, _ = _block_statistics(scaled.reshape(len(rows), -1), size, ones)
+    tiny = np.finfo(dtype).tiny
+    small_eps = np.maximum(dtype.type(eps) / scale_of / scale_of, tiny).astype(dtype)
+    inv_std = kernels["inv_std"](variance, small_eps).astype(dtype, copy=False)
+    scale = gamma_rows[rows] * inv_std[:, None]
+    target[rows] = scaled * scale[:, :, None] + (beta_rows[rows] - scale * mean[:, None])[:, :, None]
+
+
+
+def _rescaled_backward(block, grad, target, overflowed, gamma_rows, dy_xhat, eps) -> None:
+    r"""Redo the backward pass of the sets whose sum of squares overflowed.
+
+    With :math:`x = s x'` and :math:`\epsilon = s^2 \epsilon'` the output is unchanged, so
+    :math:`\partial L/\partial x = s^{-1}\,\partial L/\partial x'` and the sums behind
+    :math:`\partial L/\partial\gamma` (of :math:`\partial L/\partial y\,\hat x`) are the
+    same. Each such set is one group-norm problem with one group, done on its own (a
+    loop over the rare overflowing sets only); sets with infinite or NaN values are left.
+    """
+    dtype = block.dtype
+    tiny = np.finfo(dtype).tiny
+    for row in np.flatnonzero(overflowed):
+        peak = np.max(np.abs(block[row]))
+        if not np.isfinite(peak):
+            continue
+        scale = np.ldexp(dtype.type(1), np.frexp(peak)[1] - 1)
+        small_eps = max(float(dtype.type(eps) / scale / scale), float(tiny))
+        dx, dgamma, _ = group_norm_backward(block[row][None] / scale, grad[row][None], 1,
+                                            gamma_rows[row], small_eps)
+        target[row] = dx[0] / scale
+        dy_xhat[row] = dgamma
 
 
 def group_norm(x, groups, gamma=None, beta=None, eps=1e-5):
@@ -211,7 +284,8 @@ def group_norm(x, groups, gamma=None, beta=None, eps=1e-5):
 
     with the mean and biased variance over the C/G channels of group g and all
     spatial positions of sample n. ``gamma``/``beta`` have shape (C,) (default
-    1 and 0). float32 input gives float32 output.
+    1 and 0). float32 input gives float32 output, float16 input float16 output
+    (computed in float32).
 
     Example::
 
@@ -220,19 +294,19 @@ def group_norm(x, groups, gamma=None, beta=None, eps=1e-5):
     """
     array = _check_input(x, eps)
     groups = _check_groups(groups, array.shape[1])
-    return _grouped_forward(array, groups, gamma, beta, eps)
+    return _like_input(x, _grouped_forward(array, groups, gamma, beta, eps))
 
 
 def layer_norm(x, gamma=None, beta=None, eps=1e-5):
     """Layer normalization over (C, *spatial) of each sample: group norm with one group."""
     array = _check_input(x, eps)
-    return _grouped_forward(array, 1, gamma, beta, eps)
+    return _like_input(x, _grouped_forward(array, 1, gamma, beta, eps))
 
 
 def instance_norm(x, gamma=None, beta=None, eps=1e-5):
     """Instance normalization over the spatial axes of each (sample, channel)."""
     array = _check_input(x, eps)
-    return _grouped_forward(array, array.shape[1], gamma, beta, eps)
+    return _like_input(x, _grouped_forward(array, array.shape[1], gamma, beta, eps))
 
 
 def batch_norm(x, gamma=None, beta=None, eps=1e-5, running_mean=None, running_var=None):
@@ -273,7 +347,7 @@ def batch_norm(x, gamma=None, beta=None, eps=1e-5, running_mean=None, running_va
     inv_std = kernels["inv_std"](variance, dtype.type(eps)).astype(dtype, copy=False)
     out *= (gamma * inv_std)[None, :, None]
     out += beta[None, :, None]
-    return out.reshape(array.shape)
+    return _like_input(x, out.reshape(array.shape))
 
 
 # --------------------------------------------------------------------------- backward
@@ -307,7 +381,7 @@ def group_norm_backward(x, grad_out, groups, gamma=None, eps=1e-5):
     sum_dy = np.zeros((batch * groups, per_group), dtype=dtype)
     sum_dy_xhat = np.zeros((batch * groups, per_group), dtype=dtype)
     if dx.size == 0:
-        return dx.reshape(array.shape), np.zeros_like(gamma), np.zeros_like(gamma)
+        return _like_input(x, dx.reshape(array.shape), np.zeros_like(gamma), np.zeros_like(gamma))
     spatial = rows.shape[2]
     size = per_group * spatial
     gamma_rows = np.tile(gamma.reshape(groups, per_group), (batch, 1))
@@ -341,8 +415,12 @@ def group_norm_backward(x, grad_out, groups, gamma=None, eps=1e-5):
         np.multiply(block, coef_centred[:, None, None], out=target)
         target += (coef_const - coef_centred * mean)[:, None, None]
         target += np.multiply(grad, coef_dy[:, :, None])
+        overflowed = ~np.isfinite(variance)
+        if overflowed.any():
+            _rescaled_backward(block, grad, target, overflowed, gam,
+                               sum_dy_xhat[start:stop], eps)
 
     _over_blocks(rows.shape[0], step, differentiate)
     dgamma = sum_dy_xhat.reshape(batch, channels).sum(axis=0)
     dbeta = sum_dy.reshape(batch, channels).sum(axis=0)
-    return dx.reshape(array.shape), dgamma, dbeta
+    return _like_input(x, dx.reshape(array.shape), dgamma, dbeta)
