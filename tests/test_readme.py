@@ -22,3 +22,10 @@ def test_ci_runs_the_readme_test_command():
     _, tests = _commands()
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert tests in ci_lines
+
+
+def test_the_readme_example_is_the_generated_summary():
+    text = (ROOT / "README.md").read_text()
+    example = text[text.index("```latex\n") + len("```latex\n"):]
+    example = example[: example.index("```")].strip()
+    assert example in (ROOT / "reports" / "backprop.tex").read_text()
