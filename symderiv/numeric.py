@@ -43,8 +43,11 @@ def _identifier(symbol: sp.Basic, index: int) -> sp.Basic:
     return sp.Symbol(name, **symbol.assumptions0)
 
 
-def lambdify_numpy(args: Sequence[sp.Basic], expr: object) -> Callable[..., np.ndarray]:
-    """Lambdify ``expr`` for NumPy, with common subexpressions eliminated.
+def lambdify_numpy(args: Sequence[sp.Basic], expr: object, cse: bool = True) -> Callable[..., np.ndarray]:
+    """Lambdify ``expr`` for NumPy, with common subexpressions eliminated unless ``cse=False``.
+
+    Eliminating them can change what overflows: ``(y/p)/p`` becomes
+    ``(1/p)*((1/p)*y)``, and ``1/p`` is inf for a subnormal ``p``.
 
     Symbols whose names are not Python identifiers (the printer's layered names
     such as ``W[1]``) are renamed first: lambdify would otherwise replace a
@@ -68,7 +71,7 @@ def lambdify_numpy(args: Sequence[sp.Basic], expr: object) -> Callable[..., np.n
             sp.sympify(e).xreplace(rename) for e in expr
         )
         args = tuple(a.xreplace(rename) for a in args)
-    function = sp.lambdify(args, expr, modules="numpy", cse=True, docstring_limit=0)
+    function = sp.lambdify(args, expr, modules="numpy", cse=cse, docstring_limit=0)
     function.argument_names = tuple(str(a) for a in original)
     return function
 

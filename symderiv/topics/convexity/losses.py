@@ -117,11 +117,9 @@ def stable_forms() -> dict[str, sp.Expr]:
 def _compiled(name: str) -> Callable[..., np.ndarray]:
     expr = stable_forms()[name]
     first = P if name.startswith("bce") and "logits" not in name else Z
-    if name == "bce_second_derivative":
-        # common-subexpression elimination would rewrite (y/p)/p as (1/p)*((1/p)*y), and
-        # 1/p overflows for subnormal p, giving inf * 0 = NaN when y = 0
-        return sp.lambdify((first, Y), expr, modules="numpy", cse=False, docstring_limit=0)
-    return lambdify_numpy((first, Y), expr)
+    # common-subexpression elimination would rewrite (y/p)/p as (1/p)*((1/p)*y), and
+    # 1/p overflows for subnormal p, giving inf * 0 = NaN when y = 0
+    return lambdify_numpy((first, Y), expr, cse=name != "bce_second_derivative")
 
 
 # --------------------------------------------------------------------------- input policy
