@@ -13,7 +13,6 @@ report changes no byte unless its content changed.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import tempfile
 import textwrap
@@ -30,6 +29,7 @@ from symderiv.derivation import (
     Step,
     Table,
 )
+from symderiv.notation import latex_number
 from symderiv.render.latex import latex, math_block
 
 FIGURE_DIR = "figures"
@@ -76,17 +76,7 @@ def escape_text(text: str) -> str:
 
 def format_number(value: float) -> str:
     """A check error or tolerance for a table: two significant digits, math mode."""
-    if value == 0:
-        return "$0$"
-    if math.isinf(value):
-        return r"$\infty$"
-    if math.isnan(value):
-        return "n/a"
-    mantissa, exponent = f"{value:.1e}".split("e")
-    exponent_value = int(exponent)
-    if exponent_value == 0:
-        return f"${mantissa}$"
-    return rf"${mantissa}\times 10^{{{exponent_value}}}$"
+    return latex_number(value)
 
 
 def figure_path(derivation: Derivation, figure: Figure) -> str:

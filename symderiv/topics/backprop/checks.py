@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symderiv.derivation import Measurement
+from symderiv.notation import latex_number
 from symderiv.numeric import (
     FD_STEP,
     central_difference_gradient,
@@ -340,11 +341,8 @@ def _forward_outputs(setting, params, X):
 
 
 def scientific(value: float) -> str:
-    """``6.8e-11`` as LaTeX, ``$6.8 \\times 10^{-11}$``; exact zero as ``$0$``."""
-    if value == 0:
-        return "$0$"
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
+    """``6.8e-11`` as LaTeX, ``$6.8\\times 10^{-11}$``; exact zero as ``$0$``."""
+    return latex_number(value, fixed=None)
 
 
 def expected_at_activation_kink(kink: str, left: float, right: float) -> float:

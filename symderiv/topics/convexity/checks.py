@@ -28,6 +28,7 @@ import numpy
 import sympy as sp
 
 from symderiv.derivation import Check, Measurement
+from symderiv.notation import latex_number
 from symderiv.numeric import ROUNDOFF_TOLERANCE, lambdify_numpy, relative_error, rng
 from symderiv.topics.convexity import reference as ref
 
@@ -54,13 +55,7 @@ def confirm(holds: bool, claim: str) -> None:
 
 def scientific(value: float, digits: int = 2) -> str:
     r"""A number for report text, in math mode: ``$-6.9\times 10^{-8}$``, ``$0.21$``, ``$0$``."""
-    if value == 0 or not numpy.isfinite(value):
-        return f"${value:g}$".replace("inf", r"\infty")
-    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
-    power = int(exponent)
-    if -3 <= power <= 3:
-        return f"${value:.{max(digits - 1 - power, 0)}f}$"
-    return rf"${mantissa}\times 10^{{{power}}}$"
+    return latex_number(value, digits, fixed=(1e-3, 1e4))
 
 
 def negative_region(expr: sp.Expr, variable: sp.Symbol, low=0, high=1) -> sp.Set:

@@ -38,6 +38,7 @@ import sympy as sp
 
 from symderiv import numeric
 from symderiv.derivation import Figure, LinePlot, Listing, Section, Step, Table
+from symderiv.notation import latex_number
 
 # Single precision halves the cost of the matrix products; second moments are
 # accumulated in double precision, and 4/n at depth 100 (2^100) is far from overflow.
@@ -179,10 +180,7 @@ def widths_alternating(first: int, second: int, depth: int) -> tuple[int, ...]:
 
 def _number(value: float) -> str:
     """Three significant digits in math mode, scientific outside [0.01, 1000)."""
-    if value != 0 and not 0.01 <= abs(value) < 1000:
-        mantissa, exponent = f"{value:.2e}".split("e")
-        return rf"${mantissa}\times 10^{{{int(exponent)}}}$"
-    return f"${value:.3g}$"
+    return latex_number(value, 3, fixed=(0.01, 1000))
 
 
 def _evaluate(expr: sp.Expr, **values: float) -> float:
